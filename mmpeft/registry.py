@@ -1,0 +1,43 @@
+"""One registration mechanism for every mmpeft module.
+
+``@register_model`` puts a class into the ``MODELS`` registry of each OpenMMLab codebase that is
+installed (mmdet, mmseg, mmrotate), so ``type='Name'`` works in configs whose ``default_scope`` is
+any of them. ``@register_hook`` puts a hook into mmengine's root ``HOOKS``, which every scope
+searches as the parent of its own.
+"""
+import importlib
+from typing import List, Type, TypeVar
+
+from mmengine.registry import HOOKS as ROOT_HOOKS
+from mmengine.registry import Registry
+
+from . import compat
+
+SCOPES = ('mmdet', 'mmseg', 'mmrotate')
+T = TypeVar('T', bound=type)
+
+
+def scope_registries(name: str = 'MODELS') -> List[Registry]:
+    """The registry called ``name`` of every installed codebase in :data:`SCOPES`."""
+    compat.apply_all()  # mmrotate's registry only imports through the compat shims
+    regs = []
+    for scope in SCOPES:
+        try:
+            module = importlib.import_module(f'{scope}.registry')
+        except ImportError:
+            continue
+        regs.append(getattr(module, name))
+    return regs
+
+
+def register_model(cls: T) -> T:
+    """Class decorator: register ``cls`` in the mmdet, mmseg and mmrotate ``MODELS``."""
+    for reg in scope_registries('MODELS'):
+        reg.register_module(module=cls)
+    return cls
+
+
+def register_hook(cls: T) -> T:
+    """Class decorator: register a hook in mmengine's root ``HOOKS`` (seen from every scope)."""
+    ROOT_HOOKS.register_module(module=cls)
+    return cls

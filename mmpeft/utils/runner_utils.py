@@ -1,0 +1,48 @@
+"""Config helpers shared by ``tools/train.py`` and ``tools/test.py``."""
+import os.path as osp
+from typing import Optional
+
+import torch
+from mmengine.config import Config
+
+
+def default_work_dir(config_path: str) -> str:
+    """OpenMMLab's default: ``./work_dirs/<config name without .py>``."""
+    return osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
+
+
+def adapt_for_launcher(cfg: Config, launcher: str) -> None:
+    """Set ``cfg.launcher`` and make a distributed launch work on a CPU-only machine.
+
+    Without CUDA, DDP needs ``device_ids=None`` (the runner passes the local rank otherwise) and
+    the process group must use ``gloo`` (configs default to ``nccl``). With CUDA nothing changes.
+    """
+    cfg.launcher = launcher
+    if launcher == 'none' or torch.cuda.is_available():
+        return
+    cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
+    wrapper = cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel')
+    wrapper.setdefault('find_unused_parameters', cfg.get('find_unused_parameters', False))
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper
+
+
+def enable_amp(cfg: Config) -> None:
+    """Switch the optimizer wrapper to mixed precision (``--amp``)."""
+    optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+    if optim_wrapper == 'AmpOptimWrapper':
+        return
+    assert optim_wrapper == 'OptimWrapper', \
+        f'--amp is only supported with OptimWrapper, but got {optim_wrapper}'
+    cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    cfg.optim_wrapper.loss_scale = 'dynamic'
+
+
+def resolve_resume(cfg: Config, resume: Optional[str]) -> None:
+    """``--resume`` alone resumes from the latest checkpoint in the work dir; with a path, from it."""
+    if resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif resume is not None:
+        cfg.resume = True
+        cfg.load_from = resume
