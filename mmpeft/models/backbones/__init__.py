@@ -1,0 +1,5 @@
+"""PEFT backbones."""
+from .mona_swin import MonaSwinBlock, MonaSwinTransformer
+from .plain_swin import PlainSwinTransformer
+
+__all__ = ['MonaSwinBlock', 'MonaSwinTransformer', 'PlainSwinTransformer']

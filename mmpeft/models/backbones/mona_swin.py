@@ -1,0 +1,106 @@
+"""Swin Transformer with Mona adapters (Mona, CVPR 2025) on top of mmdet's SwinTransformer."""
+from typing import Optional, Sequence
+
+import torch
+import torch.utils.checkpoint as cp
+from mmdet.models.backbones.swin import SwinBlock, SwinTransformer
+from mmengine.logging import MMLogger
+
+from mmpeft.models.adapters import Mona
+from mmpeft.models.utils import (LoadReport, PEFTBackboneMixin, count_parameters,
+                                 load_swin_checkpoint, module_prefixes, under_prefixes)
+from mmpeft.registry import register_model
+
+
+class MonaSwinBlock(SwinBlock):
+    """mmdet ``SwinBlock`` with Mona #1 after the attention residual and Mona #2 after the FFN
+    residual (outside the drop-path), both fed the block's unpadded ``hw_shape``.
+
+    mmdet's ``SwinTransformer`` builds its blocks itself, so blocks are converted in place with
+    :meth:`convert` (``block.__class__`` is swapped and ``mona1``/``mona2`` attached). Parameter
+    names of the Swin part therefore stay mmdet's.
+    """
+    mona1: Mona
+    mona2: Mona
+
+    @classmethod
+    def convert(cls, block: SwinBlock, mona_cfg: dict) -> 'MonaSwinBlock':
+        """Turn a built mmdet ``SwinBlock`` into a ``MonaSwinBlock`` (in place)."""
+        if type(block) is not SwinBlock:
+            raise TypeError(f'expected an mmdet SwinBlock, got {type(block).__name__}')
+        dims = block.norm1.normalized_shape[0]
+        block.__class__ = cls
+        block.mona1 = Mona(dims, **mona_cfg)
+        block.mona2 = Mona(dims, **mona_cfg)
+        return block  # type: ignore[return-value]
+
+    def _forward(self, x: torch.Tensor, hw_shape: Sequence[int]) -> torch.Tensor:
+        identity = x
+        x = self.attn(self.norm1(x), hw_shape) + identity
+        x = self.mona1(x, hw_shape)
+        x = self.ffn(self.norm2(x), identity=x)
+        return self.mona2(x, hw_shape)
+
+    def forward(self, x: torch.Tensor, hw_shape: Sequence[int]) -> torch.Tensor:
+        if self.with_cp and torch.is_grad_enabled():
+            # non-reentrant: adapter params get grads even if x does not require grad
+            return cp.checkpoint(self._forward, x, hw_shape, use_reentrant=False)
+        return self._forward(x, hw_shape)
+
+
+@register_model
+class MonaSwinTransformer(PEFTBackboneMixin, SwinTransformer):
+    """mmdet ``SwinTransformer`` with two Mona adapters in every block; only the adapters train.
+
+    Everything else (patch embedding, blocks, PatchMerging, output norms ``norm{i}``, which stay at
+    weight 1 / bias 0) is frozen in the constructor; ``init_weights()``, checkpoint loading and
+    ``train()`` re-assert it. Frozen modules stay in train mode (drop-path active), as in the
+    official code.
+
+    Args:
+        mona_cfg: keyword arguments of :class:`~mmpeft.models.adapters.Mona` besides ``in_dims``
+            (default ``dict(inner_dims=64, dropout=0.1)``).
+        **kwargs: mmdet ``SwinTransformer`` arguments. ``init_cfg=dict(type='Pretrained',
+            checkpoint=PATH)`` (or ``pretrained=PATH``) loads Microsoft, official-Mona, mmdet/mmseg
+            or mmpeft Swin checkpoints, auto-detected (``convert_weights`` is not needed and
+            ignored). ``frozen_stages`` > 0 is refused: mmdet's semantics would freeze adapters.
+    """
+
+    def __init__(self, *, mona_cfg: Optional[dict] = None, **kwargs) -> None:
+        frozen_stages = kwargs.get('frozen_stages', -1)
+        if frozen_stages > 0:
+            raise ValueError(
+                f'MonaSwinTransformer: frozen_stages={frozen_stages} would freeze the adapters of '
+                'the first stages and put them in eval mode; the Swin weights are frozen anyway. '
+                'Use frozen_stages=-1 (or 0).')
+        pretrained = kwargs.pop('pretrained', None)
+        if pretrained is not None:
+            if kwargs.get('init_cfg'):
+                raise ValueError('init_cfg and pretrained cannot be specified at the same time')
+            kwargs['init_cfg'] = dict(type='Pretrained', checkpoint=pretrained)
+        super().__init__(**kwargs)
+        self.mona_cfg = dict(inner_dims=64, dropout=0.1)
+        self.mona_cfg.update(mona_cfg or {})
+        for stage in self.stages:
+            for block in stage.blocks:
+                MonaSwinBlock.convert(block, self.mona_cfg)
+        self._adapter_prefixes = module_prefixes(self, (Mona, ))
+        self.freeze_backbone()
+
+    def is_trainable_param(self, name: str) -> bool:
+        """Only parameters of the Mona adapters train."""
+        return under_prefixes(name, self._adapter_prefixes)
+
+    def load_pretrained(self, checkpoint: str, map_location: str = 'cpu') -> LoadReport:
+        """Load a Swin checkpoint in any supported layout (see :mod:`..utils.swin_checkpoint`)."""
+        report = load_swin_checkpoint(self, checkpoint, map_location=map_location)
+        self.freeze_backbone()
+        return report
+
+    def init_weights(self) -> None:
+        """Load ``init_cfg`` weights (or mmdet's random init), re-freeze, log the counts."""
+        super().init_weights()
+        counts = count_parameters(self)
+        MMLogger.get_current_instance().info(
+            f'MonaSwinTransformer: {counts["trainable"]:,} trainable of {counts["total"]:,} '
+            f'parameters ({counts["trainable"] / counts["total"]:.2%})')

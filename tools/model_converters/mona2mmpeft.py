@@ -1,0 +1,57 @@
+"""Convert a Swin / Mona-Swin checkpoint to mmpeft's MonaSwinTransformer layout.
+
+    python tools/model_converters/mona2mmpeft.py SRC DST [--prefix PREFIX] [--out-prefix PREFIX]
+
+SRC may be (auto-detected):
+  * an official Microsoft Swin checkpoint
+    (``{'model': {'layers.0.blocks.0.attn.qkv.weight': ...}}``, also with a ``backbone.`` prefix
+    and no wrapper, as the Mona repository uses them);
+  * an mmdet/mmseg converted Swin checkpoint (``stages.*``, with or without ``backbone.``);
+  * a checkpoint trained with the official Mona code (Microsoft layout + ``my_module_1/2``
+    adapters, ``backbone.`` prefix, ``state_dict`` wrapper; neck/head keys are dropped);
+  * an mmpeft checkpoint (normalised as is).
+
+DST is a plain state dict (``torch.save`` of ``{key: tensor}``, no pickled objects) whose keys are
+mmpeft backbone keys with a ``backbone.`` prefix
+(``backbone.stages.0.blocks.0.attn.w_msa.qkv.weight``,
+``backbone.stages.0.blocks.0.mona1.project1.weight``). It loads both through
+``model.backbone.init_cfg=dict(type='Pretrained', checkpoint=DST)`` and through ``load_from=DST``.
+PatchMerging channels are re-ordered for mmdet's ``nn.Unfold`` implementation; relative position
+indices, attention masks, output norms, the final classification norm and head are dropped.
+"""
+import argparse
+import os.path as osp
+import sys
+
+import torch
+
+import mmpeft  # noqa: F401  (safe checkpoint loading)
+from mmpeft.models.utils import read_state_dict, to_mmpeft_checkpoint
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('src', help='source checkpoint')
+    parser.add_argument('dst', help='output file')
+    parser.add_argument('--prefix', default=None,
+                        help='key prefix of the backbone in SRC (default: "backbone." if present)')
+    parser.add_argument('--out-prefix', default='backbone.',
+                        help='key prefix written to DST (default: "backbone.")')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if osp.abspath(args.src) == osp.abspath(args.dst):
+        sys.exit('refusing to overwrite the source checkpoint')
+    state = read_state_dict(args.src)
+    out, layout = to_mmpeft_checkpoint(state, prefix=args.prefix, out_prefix=args.out_prefix)
+    torch.save(dict(out), args.dst)
+    n_adapters = sum('.mona1.' in k or '.mona2.' in k for k in out)
+    print(f'{args.src}: layout "{layout}", wrote {len(out)} tensors '
+          f'({n_adapters} adapter tensors) to {args.dst}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
