@@ -104,6 +104,36 @@ def test_runner_checkpoint_resume_with_weights_only(tmp_path, monkeypatch):
         case.tearDown()
 
 
+def test_runner_checkpoint_loads_in_a_fresh_process(tmp_path):
+    """No HistoryBuffer exists yet in a new interpreter; its checkpoint must still load."""
+    from mmengine.logging import HistoryBuffer
+    path = str(tmp_path / 'hb.pth')
+    buf = HistoryBuffer()
+    buf.update(1.5)
+    torch.save({'message_hub': {'log_scalars': {'loss': buf}}}, path)
+    code = ('import mmpeft; from mmengine.runner.checkpoint import CheckpointLoader; '
+            f'c = CheckpointLoader.load_checkpoint({path!r}); '
+            "print(c['message_hub']['log_scalars']['loss'].current())")
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=REPO), timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().splitlines()[-1] == '1.5'
+
+
+def test_getattr_in_checkpoints_is_limited(tmp_path):
+    """``getattr`` is only honoured for HistoryBuffer's statistic methods."""
+    import pickle as pkl
+
+    class Sneaky:
+        def __reduce__(self):
+            return (getattr, (torch.nn.Module, 'parameters'))
+
+    path = str(tmp_path / 'sneaky.pth')
+    torch.save({'x': Sneaky()}, path, pickle_protocol=pkl.DEFAULT_PROTOCOL)
+    with pytest.raises(Exception, match='not allowed|refusing'):
+        compat.load_checkpoint_file(path)
+
+
 def test_mmrotate_imports_and_shims_are_undone():
     import collections
 
