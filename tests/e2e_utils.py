@@ -1,0 +1,127 @@
+"""Helpers for the end-to-end tests: real configs shrunk to a tiny Swin on synthetic data."""
+import os
+import os.path as osp
+import re
+import subprocess
+import sys
+from typing import Any, Dict, List, Optional
+
+import torch
+from mmengine.config import Config
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIGS = osp.join(REPO, 'configs')
+TINY_SWIN = dict(embed_dims=32, depths=[1, 1, 2, 1], num_heads=[1, 2, 4, 8], window_size=7,
+                 drop_path_rate=0.1)
+TINY_DIMS = [32, 64, 128, 256]
+
+
+def write_tiny_swin_checkpoint(path: str, seed: int = 0) -> str:
+    """A tiny Swin 'pretrained' file in the official Microsoft layout (``{'model': ...}``)."""
+    sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+    from _swin_reference import mmdet_to_microsoft
+
+    from mmpeft.models.backbones import PlainSwinTransformer
+    torch.manual_seed(seed)
+    swin = PlainSwinTransformer(**TINY_SWIN)
+    swin.init_weights()
+    state = {k: v for k, v in swin.state_dict().items() if not k.startswith('norm')}
+    torch.save({'model': mmdet_to_microsoft(state)}, path)
+    return path
+
+
+def _replace_data_root(obj: Any, old: str, new: str) -> Any:
+    if isinstance(obj, dict):
+        return type(obj)({k: _replace_data_root(v, old, new) for k, v in obj.items()})
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_replace_data_root(v, old, new) for v in obj)
+    if isinstance(obj, str) and old and obj.startswith(old):
+        return new + obj[len(old):]
+    return obj
+
+
+_SIZE_KEYS = ('scale', 'scales', 'img_scale', 'crop_size', 'size')
+
+
+def _scale_sizes(obj: Any, factor: float) -> Any:
+    """Multiply every image size in pipelines / data preprocessors by ``factor``."""
+    def scale(v):
+        if isinstance(v, int):
+            return max(32, int(round(v * factor)))
+        if isinstance(v, (list, tuple)):
+            return type(v)(scale(x) for x in v)
+        return v
+
+    if isinstance(obj, dict):
+        return type(obj)({k: scale(v) if k in _SIZE_KEYS else _scale_sizes(v, factor)
+                          for k, v in obj.items()})
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_scale_sizes(v, factor) for v in obj)
+    return obj
+
+
+def shrink_config(config: str, data_root: str, checkpoint: str, out_file: str,
+                  schedule: Dict[str, Any], size_factor: float = 1.0,
+                  extra: Optional[Dict[str, Any]] = None) -> str:
+    """Load a real config, override model size, data and schedule, and dump it.
+
+    Only these change: the backbone becomes a tiny Swin (heads/necks follow its widths), every
+    path under the config's ``data_root`` moves to ``data_root``, image sizes in the pipelines are
+    scaled by ``size_factor`` to the ~256 px synthetic images (the paper's 800-1333 px would only
+    upsample them and cost minutes per step on a 2-core CPU), the schedule is cut to a few
+    iterations, the data loaders run in-process, and AMP (CUDA-only in mmengine) becomes fp32.
+    """
+    cfg = Config.fromfile(osp.join(CONFIGS, config))
+    old_root = cfg.get('data_root') or cfg.train_dataloader.dataset.get('data_root')
+    new_root = data_root.rstrip('/') + '/'
+    raw = _replace_data_root(cfg.to_dict(), old_root, new_root)
+    raw = _scale_sizes(raw, size_factor) if size_factor != 1.0 else raw
+    cfg = Config(raw)
+    bb = cfg.model.backbone
+    bb.update(TINY_SWIN)
+    bb.init_cfg = dict(type='Pretrained', checkpoint=checkpoint)
+    dims = [TINY_DIMS[i] for i in bb.out_indices]
+    if 'neck' in cfg.model:
+        cfg.model.neck.in_channels = dims
+    if 'decode_head' in cfg.model:
+        cfg.model.decode_head.in_channels = dims
+        cfg.model.decode_head.channels = 32
+        cfg.model.auxiliary_head.in_channels = dims[2]
+        cfg.model.auxiliary_head.channels = 16
+    if cfg.optim_wrapper.get('type') == 'AmpOptimWrapper':
+        cfg.optim_wrapper.type = 'OptimWrapper'
+        cfg.optim_wrapper.pop('loss_scale', None)
+    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(name)
+        if loader:
+            loader.num_workers = 0
+            loader.persistent_workers = False
+    cfg.train_dataloader.batch_size = 2
+    cfg.default_hooks.logger.interval = 1
+    cfg.merge_from_dict(schedule)
+    if extra:
+        cfg.merge_from_dict(extra)
+    cfg.dump(out_file)
+    return out_file
+
+
+def run_tool(args: List[str], timeout: int = 900, env: Optional[dict] = None
+             ) -> subprocess.CompletedProcess:
+    """Run ``args`` (a tool and its arguments) from the repo root with mmpeft importable."""
+    full_env = dict(os.environ, PYTHONPATH=REPO, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='2')
+    full_env.update(env or {})
+    out = subprocess.run(args, cwd=REPO, capture_output=True, text=True, env=full_env,
+                         timeout=timeout)
+    return out
+
+
+def python_tool(tool: str, *args: str, **kw) -> subprocess.CompletedProcess:
+    return run_tool([sys.executable, osp.join(REPO, 'tools', tool), *args], **kw)
+
+
+def metrics_from_log(text: str) -> Dict[str, float]:
+    """``name: value`` pairs that mmengine's logger prints after evaluation."""
+    found = {}
+    for key, val in re.findall(r'([\w/\.]*(?:mAP|mIoU|aAcc|mAcc)[\w/\.]*): (-?[0-9.]+)', text):
+        found[key] = float(val)
+    return found
