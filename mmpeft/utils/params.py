@@ -15,6 +15,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 import torch
 import torch.nn as nn
 
+from mmpeft.models.utils.freeze import count_parameters, freeze_except
+
 
 class FreezeConfigError(ValueError):
     """The freezing specification does not fit the model (bad path, pattern matching nothing)."""
@@ -92,13 +94,9 @@ def freeze_module(module: nn.Module, trainable_patterns: Iterable[str],
         The names (relative to ``module``) whose ``requires_grad`` changed.
     """
     keep = match_trainable(module, trainable_patterns, module_name)
-    changed = []
-    for name, param in module.named_parameters():
-        flag = name in keep
-        if param.requires_grad != flag:
-            param.requires_grad_(flag)
-            changed.append(name)
-    return changed
+    before = {n: p.requires_grad for n, p in module.named_parameters()}
+    freeze_except(module, keep.__contains__)
+    return [n for n, p in module.named_parameters() if p.requires_grad != before[n]]
 
 
 @dataclass
@@ -176,10 +174,9 @@ def param_counts(model: nn.Module) -> 'OrderedDict[str, Tuple[int, int]]':
     """
     counts: 'OrderedDict[str, Tuple[int, int]]' = OrderedDict()
     for name, child in model.named_children():
-        ps = list(child.parameters())
-        if ps:
-            counts[name] = (sum(p.numel() for p in ps if p.requires_grad),
-                            sum(p.numel() for p in ps))
+        c = count_parameters(child)
+        if c['total']:
+            counts[name] = (c['trainable'], c['total'])
     own = list(model.parameters(recurse=False))
     if own:
         counts['(root)'] = (sum(p.numel() for p in own if p.requires_grad),
