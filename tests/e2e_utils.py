@@ -2,6 +2,7 @@
 import os
 import os.path as osp
 import re
+import socket
 import subprocess
 import sys
 from typing import Any, Dict, List, Optional
@@ -125,3 +126,10 @@ def metrics_from_log(text: str) -> Dict[str, float]:
     for key, val in re.findall(r'([\w/\.]*(?:mAP|mIoU|aAcc|mAcc)[\w/\.]*): (-?[0-9.]+)', text):
         found[key] = float(val)
     return found
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now (for torchrun's master)."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]

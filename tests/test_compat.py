@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import mmpeft  # noqa: F401
+from e2e_utils import free_port
 from mmpeft import compat
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -188,12 +189,14 @@ def test_cpu_distributed_init_uses_gloo(tmp_path):
         "init_dist('pytorch', backend='nccl')\n"
         "t = torch.ones(1) * (dist.get_rank() + 1)\n"
         'dist.all_reduce(t)\n'
-        "print('BACKEND', dist.get_backend(), 'SUM', int(t.item()))\n"
+        "import sys\n"
+        "open(sys.argv[1] + str(dist.get_rank()), 'w').write(f'{dist.get_backend()} {int(t.item())}')\n"
         'dist.destroy_process_group()\n')
     env = dict(os.environ, PYTHONPATH=REPO)
     out = subprocess.run(
         [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
-         '--master_port=29731', str(script)],
+         f'--master_port={free_port()}', str(script), str(tmp_path / 'rank')],
         capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.count('BACKEND gloo SUM 3') == 2
+    for rank in (0, 1):
+        assert (tmp_path / f'rank{rank}').read_text() == 'gloo 3'

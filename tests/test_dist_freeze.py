@@ -9,7 +9,6 @@ that both ranks end with identical parameters (gradients were synchronised).
 import glob
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -21,6 +20,7 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import MODELS, DefaultScope, init_default_scope
 
+from e2e_utils import free_port
 import mmpeft  # noqa: F401
 from mmpeft.datasets.synthetic import make_coco
 
@@ -34,12 +34,6 @@ CLASSES = ('person', 'car')
 def _clean_scope():
     yield
     DefaultScope._instance_dict.clear()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def write_config(tmp_path: Path, case: str, data_root: Path) -> Path:

@@ -100,7 +100,7 @@ def test_dist_train_two_cpu_processes_on_a_mona_config(tmp_path, tiny_ckpt):
     """``tools/dist_train.sh CONFIG 2`` (torchrun, gloo on CPU) on the VOC Mona config."""
     import sys
 
-    from e2e_utils import REPO, run_tool
+    from e2e_utils import REPO, free_port, run_tool
     family = FAMILIES['voc']
     root = str(tmp_path / 'data')
     make_dataset('voc', root, **family['data'])
@@ -110,7 +110,7 @@ def test_dist_train_two_cpu_processes_on_a_mona_config(tmp_path, tiny_ckpt):
                         family['size_factor'])
     work = str(tmp_path / 'work')
     out = run_tool(['bash', osp.join(REPO, 'tools', 'dist_train.sh'), cfg, '2', '--work-dir',
-                    work], env=dict(PYTHON=sys.executable, PORT='29617'))
+                    work], env=dict(PYTHON=sys.executable, PORT=str(free_port())))
     log = out.stdout + out.stderr
     assert out.returncode == 0, log[-6000:]
     assert osp.isfile(osp.join(work, 'epoch_1.pth'))

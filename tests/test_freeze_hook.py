@@ -7,7 +7,6 @@ test_dist_freeze.py) without ``find_unused_parameters``, and resume.
 import logging
 import os
 import re
-import socket
 import time
 import uuid
 from typing import Dict, List, Optional, Set
@@ -26,6 +25,7 @@ from mmengine.runner import Runner
 from mmengine.visualization import Visualizer
 from torch.utils.data import Dataset
 
+from e2e_utils import free_port
 import mmpeft  # noqa: F401
 from mmpeft.engine.hooks import FreezeBackboneHook
 from mmpeft.models.backbones import MonaSwinTransformer
@@ -109,12 +109,6 @@ def _clean_globals():
         cls._instance_dict.clear()
     if torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
