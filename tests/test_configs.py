@@ -50,7 +50,8 @@ def test_config_builds_model_and_datasets(path, synthetic_roots):
     from mmengine.registry import DATASETS, MODELS
     with DefaultScope.overwrite_default_scope(scope):
         model = MODELS.build(cfg.model)
-        assert type(model.backbone).__name__ in ('MonaSwinTransformer', 'PlainSwinTransformer')
+        assert type(model.backbone).__name__ in ('MonaSwinTransformer', 'PlainSwinTransformer',
+                                              'VPTSwin')
         n_backbone = sum(p.numel() for p in model.backbone.parameters())
         if '/demo/' not in path:
             assert n_backbone > 20_000_000  # the real Swin-B / Swin-L, not a toy
