@@ -8,6 +8,7 @@ from mmengine.runner import Runner
 
 import mmpeft  # noqa: F401  (compat layer + registration)
 from mmpeft.utils.runner_utils import adapt_for_launcher, default_work_dir
+from mmpeft.utils.trainable_checkpoint import ensure_loader_hook
 
 
 def parse_args() -> argparse.Namespace:
@@ -40,6 +41,8 @@ def main() -> None:
     elif cfg.get('work_dir') is None:
         cfg.work_dir = default_work_dir(args.config)
     cfg.load_from = args.checkpoint
+    # a trainable-only checkpoint is completed from the base weights named in the config
+    ensure_loader_hook(cfg, args.checkpoint)
     if args.out is not None:
         if not args.out.endswith(('.pkl', '.pickle')):
             raise ValueError(f'--out must be a .pkl file, got {args.out}')

@@ -11,6 +11,8 @@ from mmengine.optim import OptimWrapper
 from torch.nn.parallel import DistributedDataParallel
 
 from mmpeft.registry import register_hook
+from mmpeft.utils.trainable_checkpoint import (is_trainable_only, restore_checkpoint,
+                                               shrink_checkpoint)
 from mmpeft.utils.params import (FreezeReport, apply_freeze, check_trainable_ratio,
                                  frozen_in_optimizer, frozen_submodules,
                                  remove_frozen_from_optimizer, resolve_module, trainable_table)
@@ -44,6 +46,12 @@ class FreezeBackboneHook(Hook):
         frozen_eval: keep fully frozen sub-modules in eval mode during training (BN statistics,
             dropout and drop-path off). Default False, as in the original Mona code.
         log_table: log the trainable/total parameter table in ``before_run``.
+        save_trainable_only: write only trainable parameters plus buffers to checkpoints, with the
+            base checkpoints (path, sha256) in ``meta['mmpeft_base']`` (see
+            :mod:`mmpeft.utils.trainable_checkpoint`). Trainable-only checkpoints are restored
+            on load (test, ``load_from``, resume) whatever this flag says.
+        allow_base_mismatch: load a trainable-only checkpoint onto another base checkpoint than
+            recorded (warning instead of error; also ``MMPEFT_ALLOW_BASE_MISMATCH=1``).
     """
     priority = 'VERY_HIGH'
 
@@ -52,7 +60,9 @@ class FreezeBackboneHook(Hook):
                  trainable: Sequence[str] = ('mona', ),
                  max_trainable_ratio: Optional[float] = None,
                  frozen_eval: bool = False,
-                 log_table: bool = True) -> None:
+                 log_table: bool = True,
+                 save_trainable_only: bool = False,
+                 allow_base_mismatch: Optional[bool] = None) -> None:
         if isinstance(trainable, str):
             raise TypeError(f'trainable must be a list of patterns, got the string {trainable!r}')
         if max_trainable_ratio is not None and not 0 <= max_trainable_ratio <= 1:
@@ -62,6 +72,8 @@ class FreezeBackboneHook(Hook):
         self.max_trainable_ratio = max_trainable_ratio
         self.frozen_eval = frozen_eval
         self.log_table = log_table
+        self.save_trainable_only = save_trainable_only
+        self.allow_base_mismatch = allow_base_mismatch
         self.report: Optional[FreezeReport] = None
         self.rewrapped = False
         self.removed_from_optimizer = 0
@@ -166,3 +178,12 @@ class FreezeBackboneHook(Hook):
                 'Swin use frozen_stages=-1 together with this hook.')
         for m in self._eval_modules:
             m.eval()
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        """With ``save_trainable_only``: keep trainable parameters and buffers only."""
+        if self.save_trainable_only and not is_trainable_only(checkpoint):
+            shrink_checkpoint(runner.model, checkpoint)
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Rebuild a trainable-only checkpoint's full state dict from the base weights."""
+        restore_checkpoint(runner.model, checkpoint, self.allow_base_mismatch)

@@ -1,0 +1,232 @@
+"""Trainable-only checkpoints: save, restore (test / load_from / resume), base-file checks, size."""
+import copy
+import logging
+import time
+import uuid
+
+import pytest
+import torch
+from e2e_utils import TINY_DIMS, TINY_SWIN, write_tiny_swin_checkpoint
+from mmdet.structures import DetDataSample
+from mmengine.config import Config
+from mmengine.logging import MessageHub, MMLogger
+from mmengine.registry import DefaultScope
+from mmengine.runner import Runner
+from mmengine.visualization import Visualizer
+
+import mmpeft  # noqa: F401
+from mmpeft.engine.hooks import FreezeBackboneHook, TrainableCheckpointHook
+from mmpeft.models.backbones import MonaSwinTransformer
+from mmpeft.utils.trainable_checkpoint import (ALLOW_ENV, META_KEY, BaseCheckpointMismatchError,
+                                               ensure_loader_hook, file_sha256,
+                                               state_dict_bytes, trainable_state_dict)
+
+
+@pytest.fixture(autouse=True)
+def _clean_globals():
+    yield
+    logging.shutdown()
+    for cls in (MMLogger, Visualizer, DefaultScope, MessageHub):
+        cls._instance_dict.clear()
+
+
+def detector_cfg(base: str) -> dict:
+    import os.path as osp
+
+    import mmdet
+    cfg = Config.fromfile(osp.join(osp.dirname(mmdet.__file__),
+                                   '.mim/configs/_base_/models/mask-rcnn_r50_fpn.py')).model
+    cfg.backbone = dict(type='MonaSwinTransformer', **dict(TINY_SWIN, drop_path_rate=0.0),
+                        out_indices=(0, 1, 2, 3), mona_cfg=dict(dropout=0.0),
+                        init_cfg=dict(type='Pretrained', checkpoint=base))
+    cfg.neck.in_channels = TINY_DIMS
+    cfg.neck.out_channels = 32
+    cfg.rpn_head.in_channels = cfg.rpn_head.feat_channels = 32
+    rh = cfg.roi_head
+    rh.bbox_roi_extractor.out_channels = rh.mask_roi_extractor.out_channels = 32
+    rh.bbox_head.update(in_channels=32, fc_out_channels=64, num_classes=3)
+    rh.mask_head.update(in_channels=32, conv_out_channels=32, num_classes=3)
+    return cfg
+
+
+def make_runner(work_dir, model, hooks, **kw) -> Runner:
+    return Runner(model=model, work_dir=str(work_dir), default_scope='mmdet', custom_hooks=hooks,
+                  default_hooks=dict(checkpoint=None), env_cfg=dict(dist_cfg=dict(backend='gloo')),
+                  experiment_name=f'tc_{time.time()}_{uuid.uuid4().hex[:8]}', **kw)
+
+
+def predict(model):
+    torch.manual_seed(0)
+    img = (torch.rand(3, 96, 128) * 255).to(torch.uint8)
+    sample = DetDataSample(metainfo=dict(img_shape=(96, 128), ori_shape=(96, 128),
+                                         scale_factor=(1.0, 1.0)))
+    model.eval()
+    with torch.no_grad():
+        data = model.data_preprocessor(dict(inputs=[img], data_samples=[sample]), False)
+        feats = model.extract_feat(data['inputs'])
+        out = model.predict(data['inputs'], data['data_samples'])[0].pred_instances
+    return feats, out
+
+
+def trained_detector_files(tmp_path):
+    """A 'trained' tiny Mona Mask R-CNN: base weights from a file, random trainable weights."""
+    base = write_tiny_swin_checkpoint(str(tmp_path / 'base.pth'), seed=0)
+    runner = make_runner(tmp_path / 'w0', detector_cfg(base),
+                         [FreezeBackboneHook(trainable=['mona'], save_trainable_only=True)])
+    model = runner.model
+    model.init_weights()
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if p.requires_grad:  # stands in for training: every trainable tensor changes
+                p.add_(torch.randn(p.shape, generator=g) * 0.05)
+    full = {'meta': {}, 'state_dict': {k: v.clone() for k, v in model.state_dict().items()}}
+    torch.save(full, tmp_path / 'full.pth')
+    # what Runner.save_checkpoint does (the resume test below goes through the real one)
+    small = {'meta': {'iter': 0}, 'state_dict': copy.deepcopy(full['state_dict'])}
+    runner.call_hook('before_save_checkpoint', checkpoint=small)
+    torch.save(small, tmp_path / 'small.pth')
+    return base, model, tmp_path / 'full.pth', tmp_path / 'small.pth'
+
+
+def test_small_checkpoint_gives_identical_predictions(tmp_path):
+    base, trained, full_path, small_path = trained_detector_files(tmp_path)
+    small = torch.load(small_path, map_location='cpu', weights_only=True)
+    full = torch.load(full_path, map_location='cpu', weights_only=True)
+    rec = small['meta'][META_KEY]
+    assert rec['bases'] == [dict(module='backbone', path=base, sha256=file_sha256(base))]
+    trainable = {n for n, p in trained.named_parameters() if p.requires_grad}
+    params = dict(trained.named_parameters())
+    buffers = {n for n in trained.state_dict() if n not in params}  # persistent buffers
+    assert set(small['state_dict']) == trainable | buffers
+    assert not any('.mona' not in k for k in small['state_dict']
+                   if k.startswith('backbone.') and k not in buffers)
+    assert len(small['state_dict']) < len(full['state_dict'])
+
+    ref_feats, ref_pred = predict(trained)
+    assert len(ref_pred.bboxes) > 0
+    results = []
+    for path in (full_path, small_path):
+        # like tools/test.py: a fresh model, no init_weights, the hook in the config
+        runner = make_runner(tmp_path / f'w_{path.stem}', detector_cfg(base),
+                             [FreezeBackboneHook(trainable=['mona'])])
+        assert not runner.model.is_init
+        runner.load_checkpoint(str(path))
+        results.append(predict(runner.model))
+    for feats, pred in results:
+        for a, b in zip(feats, ref_feats):
+            assert torch.equal(a, b)
+        for key in ('bboxes', 'scores', 'labels', 'masks'):
+            assert torch.equal(getattr(pred, key), getattr(ref_pred, key)), key
+
+
+def test_small_checkpoint_without_restore_would_differ(tmp_path):
+    """Guard: loading the small file into an un-initialised model without the hook is wrong."""
+    base, trained, _, small_path = trained_detector_files(tmp_path)
+    runner = make_runner(tmp_path / 'w1', detector_cfg(base), [])
+    runner.load_checkpoint(str(small_path))
+    feats, _ = predict(runner.model)
+    assert not torch.equal(feats[0], predict(trained)[0][0])
+
+
+def test_ensure_loader_hook_adds_hook(tmp_path):
+    _, _, full_path, small_path = trained_detector_files(tmp_path)
+    cfg = Config(dict(custom_hooks=[]))
+    assert not ensure_loader_hook(cfg, str(full_path)) and cfg.custom_hooks == []
+    assert ensure_loader_hook(cfg, str(small_path))
+    assert cfg.custom_hooks == [dict(type='TrainableCheckpointHook')]
+    cfg2 = Config(dict(custom_hooks=[dict(type='FreezeBackboneHook')]))
+    ensure_loader_hook(cfg2, str(small_path))
+    assert len(cfg2.custom_hooks) == 1
+
+
+def test_other_base_is_refused_unless_allowed(tmp_path, monkeypatch):
+    base, _, _, small_path = trained_detector_files(tmp_path)
+    other = write_tiny_swin_checkpoint(str(tmp_path / 'other.pth'), seed=5)
+    runner = make_runner(tmp_path / 'w2', detector_cfg(other), [TrainableCheckpointHook()])
+    with pytest.raises(BaseCheckpointMismatchError, match='sha256') as err:
+        runner.load_checkpoint(str(small_path))
+    assert base in str(err.value) and other in str(err.value) and ALLOW_ENV in str(err.value)
+    # no Pretrained base at all in the config
+    cfg = detector_cfg(base)
+    cfg['backbone']['init_cfg'] = None
+    runner = make_runner(tmp_path / 'w3', cfg, [TrainableCheckpointHook()])
+    with pytest.raises(BaseCheckpointMismatchError, match='no Pretrained'):
+        runner.load_checkpoint(str(small_path))
+    # override by env var or option
+    monkeypatch.setenv(ALLOW_ENV, '1')
+    runner = make_runner(tmp_path / 'w4', detector_cfg(other), [TrainableCheckpointHook()])
+    runner.load_checkpoint(str(small_path))
+    monkeypatch.delenv(ALLOW_ENV)
+    runner = make_runner(tmp_path / 'w5', detector_cfg(other),
+                         [TrainableCheckpointHook(allow_base_mismatch=True)])
+    runner.load_checkpoint(str(small_path))
+    # the same file under another path is fine (sha256 decides)
+    import shutil
+    moved = shutil.copy(base, tmp_path / 'moved.pth')
+    runner = make_runner(tmp_path / 'w6', detector_cfg(str(moved)), [TrainableCheckpointHook()])
+    runner.load_checkpoint(str(small_path))
+
+
+# --------------------------------------------------------------------------- resume
+def test_resume_from_small_checkpoint(tmp_path):
+    from test_freeze_hook import Snapshot, TinyData, TinyDetector
+    base = write_tiny_swin_checkpoint(str(tmp_path / 'base.pth'), seed=0)
+
+    def model():
+        bb = MonaSwinTransformer(**dict(TINY_SWIN, drop_path_rate=0.0), out_indices=(3, ),
+                                 mona_cfg=dict(dropout=0.0),
+                                 init_cfg=dict(type='Pretrained', checkpoint=base))
+        m = TinyDetector(backbone=bb)
+        m.neck = torch.nn.Linear(256, 32)
+        return m
+
+    def runner(max_iters, hooks, **kw):
+        return Runner(
+            model=model(), work_dir=str(tmp_path), default_scope='mmdet',
+            train_dataloader=dict(dataset=TinyData(), batch_size=2, num_workers=0,
+                                  sampler=dict(type='InfiniteSampler', shuffle=False),
+                                  collate_fn=dict(type='pseudo_collate')),
+            train_cfg=dict(by_epoch=False, max_iters=max_iters),
+            optim_wrapper=dict(optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05)),
+            default_hooks=dict(checkpoint=dict(type='CheckpointHook', by_epoch=False,
+                                               interval=2, save_last=False)),
+            custom_hooks=hooks, log_processor=dict(by_epoch=False),
+            experiment_name=f'tc_{time.time()}_{uuid.uuid4().hex[:8]}', **kw)
+
+    r1 = runner(2, [FreezeBackboneHook(trainable=['mona'], save_trainable_only=True)])
+    r1.train()
+    ckpt = torch.load(tmp_path / 'iter_2.pth', map_location='cpu', weights_only=True)
+    assert META_KEY in ckpt['meta'] and 'optimizer' in ckpt
+    assert not any(k.startswith('backbone.') and '.mona' not in k and 'relative_position_index'
+                   not in k for k in ckpt['state_dict'])
+    trained = {k: v.clone() for k, v in r1.model.state_dict().items()}
+
+    snap = Snapshot()
+    r2 = runner(4, [FreezeBackboneHook(trainable=['mona'], save_trainable_only=True), snap],
+                resume=True, load_from=str(tmp_path / 'iter_2.pth'))
+    r2.train()
+    assert r2.iter == 4 and (tmp_path / 'iter_4.pth').is_file()
+    for n, t in snap.before.items():  # resumed state == the state at iter 2 (base + trained)
+        assert torch.equal(trained[n], t), n
+    steps = {int(s['step']) for s in r2.optim_wrapper.optimizer.state.values()}
+    assert steps == {4}
+    changed = snap.changed()
+    assert changed and all('.mona' in n or not n.startswith('backbone.') for n in changed)
+
+
+# --------------------------------------------------------------------------- size
+def test_mona_swin_b_small_file_under_5_percent():
+    torch.manual_seed(0)
+    swin_b = MonaSwinTransformer(embed_dims=128, depths=[2, 2, 18, 2], num_heads=[4, 8, 16, 32],
+                                 window_size=7, out_indices=(0, 1, 2, 3))
+    full = swin_b.state_dict()
+    small = trainable_state_dict(swin_b)
+    full_bytes, small_bytes = state_dict_bytes(full), state_dict_bytes(small)
+    assert full_bytes > 300e6  # a real-size Swin-B (~88M parameters + 4.4M adapter parameters)
+    trainable = {n for n, p in swin_b.named_parameters() if p.requires_grad}
+    assert trainable and trainable <= set(small)
+    ratio = small_bytes / full_bytes
+    print(f'Mona-Swin-B trainable-only {small_bytes / 2**20:.1f} MiB of '
+          f'{full_bytes / 2**20:.1f} MiB ({ratio:.2%})')
+    assert ratio < 0.05
