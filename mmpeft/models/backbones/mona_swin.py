@@ -4,11 +4,9 @@ from typing import Optional, Sequence
 import torch
 import torch.utils.checkpoint as cp
 from mmdet.models.backbones.swin import SwinBlock, SwinTransformer
-from mmengine.logging import MMLogger
 
 from mmpeft.models.adapters import Mona
-from mmpeft.models.utils import (LoadReport, PEFTBackboneMixin, count_parameters,
-                                 load_swin_checkpoint, module_prefixes, under_prefixes)
+from mmpeft.models.utils import SwinPEFTBackboneMixin, module_prefixes, under_prefixes
 from mmpeft.registry import register_model
 
 
@@ -49,7 +47,7 @@ class MonaSwinBlock(SwinBlock):
 
 
 @register_model
-class MonaSwinTransformer(PEFTBackboneMixin, SwinTransformer):
+class MonaSwinTransformer(SwinPEFTBackboneMixin, SwinTransformer):
     """mmdet ``SwinTransformer`` with two Mona adapters in every block; only the adapters train.
 
     Everything else (patch embedding, blocks, PatchMerging, output norms ``norm{i}``, which stay at
@@ -91,16 +89,3 @@ class MonaSwinTransformer(PEFTBackboneMixin, SwinTransformer):
         """Only parameters of the Mona adapters train."""
         return under_prefixes(name, self._adapter_prefixes)
 
-    def load_pretrained(self, checkpoint: str, map_location: str = 'cpu') -> LoadReport:
-        """Load a Swin checkpoint in any supported layout (see :mod:`..utils.swin_checkpoint`)."""
-        report = load_swin_checkpoint(self, checkpoint, map_location=map_location)
-        self.freeze_backbone()
-        return report
-
-    def init_weights(self) -> None:
-        """Load ``init_cfg`` weights (or mmdet's random init), re-freeze, log the counts."""
-        super().init_weights()
-        counts = count_parameters(self)
-        MMLogger.get_current_instance().info(
-            f'MonaSwinTransformer: {counts["trainable"]:,} trainable of {counts["total"]:,} '
-            f'parameters ({counts["trainable"] / counts["total"]:.2%})')

@@ -23,10 +23,8 @@ import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from mmdet.models.backbones.swin import ShiftWindowMSA, SwinBlock, SwinTransformer, WindowMSA
 from mmdet.models.layers import PatchMerging
-from mmengine.logging import MMLogger
 
-from mmpeft.models.utils import (LoadReport, PEFTBackboneMixin, count_parameters,
-                                 load_swin_checkpoint)
+from mmpeft.models.utils import SwinPEFTBackboneMixin
 from mmpeft.registry import register_model
 
 
@@ -192,7 +190,7 @@ class PromptedPatchMerging(PatchMerging):
 
 
 @register_model
-class VPTSwin(PEFTBackboneMixin, SwinTransformer):
+class VPTSwin(SwinPEFTBackboneMixin, SwinTransformer):
     """VPT (prepend) on mmdet's ``SwinTransformer``; only the prompt tokens train.
 
     P learnable prompt tokens are prepended to the token sequence of every image. In each block the
@@ -306,20 +304,9 @@ class VPTSwin(PEFTBackboneMixin, SwinTransformer):
             parts.append(getattr(self, f'deep_prompt_embeddings_{i}'))
         return torch.cat(parts, dim=0) if len(parts) > 1 else parts[0]
 
-    def load_pretrained(self, checkpoint: str, map_location: str = 'cpu') -> LoadReport:
-        """Load a Swin checkpoint in any supported layout (see :mod:`..utils.swin_checkpoint`)."""
-        report = load_swin_checkpoint(self, checkpoint, map_location=map_location)
-        self.freeze_backbone()
-        return report
-
-    def init_weights(self) -> None:
-        """Load ``init_cfg`` weights (or mmdet's random init), re-freeze, log the counts."""
-        super().init_weights()
-        counts = count_parameters(self)
-        MMLogger.get_current_instance().info(
-            f'VPTSwin ({"deep" if self.deep else "shallow"}, {self.num_prompts} prompts): '
-            f'{counts["trainable"]:,} trainable of {counts["total"]:,} parameters '
-            f'({counts["trainable"] / counts["total"]:.2%})')
+    def describe(self) -> str:
+        """Name, mode and prompt count, for log messages."""
+        return f'VPTSwin ({"deep" if self.deep else "shallow"}, {self.num_prompts} prompts)'
 
     def train(self, mode: bool = True) -> 'VPTSwin':
         """Set the mode; with ``frozen_eval`` every frozen submodule stays in eval mode (the

@@ -3,7 +3,7 @@ from .checkpoint import (CheckpointMismatchError, LoadReport, load_checked_state
                          read_state_dict, select_backbone_keys, strip_prefix)
 from .freeze import (PEFTBackboneMixin, count_parameters, freeze_except, module_prefixes,
                      under_prefixes)
-from .swin_checkpoint import (convert_swin_state_dict, detect_swin_layout, load_swin_checkpoint,
+from .swin_checkpoint import (SwinPEFTBackboneMixin, convert_swin_state_dict, detect_swin_layout, load_swin_checkpoint,
                               microsoft_to_mmdet, resize_relative_position_tables,
                               to_mmpeft_checkpoint)
 
@@ -12,5 +12,5 @@ __all__ = [
     'select_backbone_keys', 'strip_prefix', 'PEFTBackboneMixin', 'count_parameters',
     'freeze_except', 'module_prefixes', 'under_prefixes', 'convert_swin_state_dict',
     'detect_swin_layout', 'load_swin_checkpoint', 'microsoft_to_mmdet',
-    'resize_relative_position_tables', 'to_mmpeft_checkpoint'
+    'resize_relative_position_tables', 'to_mmpeft_checkpoint', 'SwinPEFTBackboneMixin'
 ]

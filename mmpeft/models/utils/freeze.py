@@ -10,6 +10,7 @@ parameters train (:meth:`PEFTBackboneMixin.is_trainable_param`) and how to load 
 from typing import Callable, Dict, Iterable, Optional, Tuple, Type
 
 import torch.nn as nn
+from mmengine.logging import MMLogger
 
 
 def freeze_except(module: nn.Module, trainable: Callable[[str], bool]) -> Tuple[int, int]:
@@ -95,6 +96,14 @@ class PEFTBackboneMixin:
         else:
             self.load_pretrained(path, map_location=self.init_cfg.get('map_location', 'cpu'))
         self.freeze_backbone()
+        counts = count_parameters(self)  # type: ignore[arg-type]
+        MMLogger.get_current_instance().info(
+            f'{self.describe()}: {counts["trainable"]:,} trainable of {counts["total"]:,} '
+            f'parameters ({counts["trainable"] / counts["total"]:.2%})')
+
+    def describe(self) -> str:
+        """Short name used in log messages."""
+        return type(self).__name__
 
     def train(self, mode: bool = True):
         """Set train/eval mode like ``nn.Module`` and re-assert the freezing."""

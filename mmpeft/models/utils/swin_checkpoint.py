@@ -26,6 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.logging import MMLogger
 
+from .freeze import PEFTBackboneMixin
 from .checkpoint import (CheckpointMismatchError, LoadReport, StateDict,
                          load_checked_state_dict, read_state_dict, select_backbone_keys)
 
@@ -179,3 +180,13 @@ def to_mmpeft_checkpoint(state: StateDict, prefix: Optional[str] = None,
         raise CheckpointMismatchError('no Swin keys (layers.* or stages.*) found')
     return OrderedDict((out_prefix + k, v.contiguous()) for k, v in converted.items()
                        if k.startswith(_BACKBONE_KEYS)), layout
+
+
+class SwinPEFTBackboneMixin(PEFTBackboneMixin):
+    """:class:`PEFTBackboneMixin` for mmdet-Swin based backbones: loads every Swin layout."""
+
+    def load_pretrained(self, checkpoint: str, map_location: str = 'cpu') -> LoadReport:
+        """Load a Swin checkpoint in any supported layout (see :func:`load_swin_checkpoint`)."""
+        report = load_swin_checkpoint(self, checkpoint, map_location=map_location)  # type: ignore
+        self.freeze_backbone()
+        return report
