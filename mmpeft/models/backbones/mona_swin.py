@@ -65,18 +65,7 @@ class MonaSwinTransformer(SwinPEFTBackboneMixin, SwinTransformer):
     """
 
     def __init__(self, *, mona_cfg: Optional[dict] = None, **kwargs) -> None:
-        frozen_stages = kwargs.get('frozen_stages', -1)
-        if frozen_stages > 0:
-            raise ValueError(
-                f'MonaSwinTransformer: frozen_stages={frozen_stages} would freeze the adapters of '
-                'the first stages and put them in eval mode; the Swin weights are frozen anyway. '
-                'Use frozen_stages=-1 (or 0).')
-        pretrained = kwargs.pop('pretrained', None)
-        if pretrained is not None:
-            if kwargs.get('init_cfg'):
-                raise ValueError('init_cfg and pretrained cannot be specified at the same time')
-            kwargs['init_cfg'] = dict(type='Pretrained', checkpoint=pretrained)
-        super().__init__(**kwargs)
+        super().__init__(**self.swin_kwargs(kwargs))
         self.mona_cfg = dict(inner_dims=64, dropout=0.1)
         self.mona_cfg.update(mona_cfg or {})
         for stage in self.stages:

@@ -242,16 +242,7 @@ class VPTSwin(SwinPEFTBackboneMixin, SwinTransformer):
                  **kwargs) -> None:
         if num_prompts < 0:
             raise ValueError(f'num_prompts must be >= 0, got {num_prompts}')
-        frozen_stages = kwargs.get('frozen_stages', -1)
-        if frozen_stages > 0:
-            raise ValueError(f'VPTSwin: frozen_stages={frozen_stages} is not supported; the Swin '
-                             'weights are frozen anyway. Use frozen_stages=-1 (or 0).')
-        pretrained = kwargs.pop('pretrained', None)
-        if pretrained is not None:
-            if kwargs.get('init_cfg'):
-                raise ValueError('init_cfg and pretrained cannot be specified at the same time')
-            kwargs['init_cfg'] = dict(type='Pretrained', checkpoint=pretrained)
-        super().__init__(**kwargs)
+        super().__init__(**self.swin_kwargs(kwargs))
         self.num_prompts = P = int(num_prompts)
         self.deep = bool(deep)
         self.frozen_eval = bool(frozen_eval)

@@ -185,6 +185,28 @@ def to_mmpeft_checkpoint(state: StateDict, prefix: Optional[str] = None,
 class SwinPEFTBackboneMixin(PEFTBackboneMixin):
     """:class:`PEFTBackboneMixin` for mmdet-Swin based backbones: loads every Swin layout."""
 
+    @classmethod
+    def swin_kwargs(cls, kwargs: dict) -> dict:
+        """Check mmdet ``SwinTransformer`` kwargs for a PEFT backbone and normalise them.
+
+        ``frozen_stages`` > 0 is refused (mmdet would freeze the PEFT parameters of the first
+        stages and put them in eval mode; the Swin weights are frozen anyway); ``pretrained=PATH``
+        becomes a ``Pretrained`` ``init_cfg``.
+        """
+        kwargs = dict(kwargs)
+        frozen_stages = kwargs.get('frozen_stages', -1)
+        if frozen_stages > 0:
+            raise ValueError(
+                f'{cls.__name__}: frozen_stages={frozen_stages} would freeze the PEFT parameters '
+                'of the first stages and put them in eval mode; the Swin weights are frozen '
+                'anyway. Use frozen_stages=-1 (or 0).')
+        pretrained = kwargs.pop('pretrained', None)
+        if pretrained is not None:
+            if kwargs.get('init_cfg'):
+                raise ValueError('init_cfg and pretrained cannot be specified at the same time')
+            kwargs['init_cfg'] = dict(type='Pretrained', checkpoint=pretrained)
+        return kwargs
+
     def load_pretrained(self, checkpoint: str, map_location: str = 'cpu') -> LoadReport:
         """Load a Swin checkpoint in any supported layout (see :func:`load_swin_checkpoint`)."""
         report = load_swin_checkpoint(self, checkpoint, map_location=map_location)  # type: ignore
