@@ -15,6 +15,53 @@ CONFIGS = osp.join(REPO, 'configs')
 TINY_SWIN = dict(embed_dims=32, depths=[1, 1, 2, 1], num_heads=[1, 2, 4, 8], window_size=7,
                  drop_path_rate=0.1)
 TINY_DIMS = [32, 64, 128, 256]
+TINY_VIT = dict(embed_dims=48, num_layers=4, num_heads=3)
+TINY_HST = dict(arch=TINY_VIT, side_arch=dict(embed_dims=[16, 24, 32, 40], num_heads=[1, 2, 4, 5]),
+                side_depths=[1, 1, 1, 1], drop_path_rate=0.1, side_drop_path_rate=0.1)
+TINY_HST_DIMS = [16, 24, 32, 40]
+_MMSEG_TO_TIMM = (
+    (r'^patch_embed\.projection\.', 'patch_embed.proj.'),
+    (r'^layers\.(\d+)\.ln([12])\.', r'blocks.\1.norm\2.'),
+    (r'^layers\.(\d+)\.attn\.attn\.in_proj_(weight|bias)$', r'blocks.\1.attn.qkv.\2'),
+    (r'^layers\.(\d+)\.attn\.attn\.out_proj\.', r'blocks.\1.attn.proj.'),
+    (r'^layers\.(\d+)\.ffn\.layers\.0\.0\.', r'blocks.\1.mlp.fc1.'),
+    (r'^layers\.(\d+)\.ffn\.layers\.1\.', r'blocks.\1.mlp.fc2.'),
+)
+
+
+def tiny_backbone(backbone_type: str):
+    """``(overrides, out_channels)`` that shrink a config's backbone of this type for CPU runs."""
+    if backbone_type == 'HSTViT':
+        return TINY_HST, TINY_HST_DIMS
+    return TINY_SWIN, TINY_DIMS
+
+
+def write_tiny_vit_checkpoint(path: str, seed: int = 0) -> str:
+    """A tiny ViT 'pretrained' file (the ViT part of ``TINY_HST``) in timm's layout."""
+    from mmpeft.models.backbones import HSTViT
+    from mmpeft.models.utils.vit_checkpoint import timm_to_mmseg
+    torch.manual_seed(seed)
+    model = HSTViT(**TINY_HST)
+    model.init_weights()
+    state = {k: v for k, v in model.state_dict().items()
+             if not k.startswith(('meta_tokens', 'side_stages.', 'bridges.'))}
+    timm = {}
+    for k, v in state.items():
+        for pattern, repl in _MMSEG_TO_TIMM:
+            if re.search(pattern, k):
+                k = re.sub(pattern, repl, k)
+                break
+        timm[k] = v
+    assert list(timm_to_mmseg(timm)) == list(state)
+    torch.save({'model': timm}, path)
+    return path
+
+
+def write_tiny_checkpoint(backbone_type: str, path: str) -> str:
+    """The tiny pretrained file that fits :func:`tiny_backbone` of ``backbone_type``."""
+    if backbone_type == 'HSTViT':
+        return write_tiny_vit_checkpoint(path)
+    return write_tiny_swin_checkpoint(path)
 
 
 def write_tiny_swin_checkpoint(path: str, seed: int = 0) -> str:
@@ -66,7 +113,8 @@ def shrink_config(config: str, data_root: str, checkpoint: str, out_file: str,
                   extra: Optional[Dict[str, Any]] = None) -> str:
     """Load a real config, override model size, data and schedule, and dump it.
 
-    Only these change: the backbone becomes a tiny Swin (heads/necks follow its widths), every
+    Only these change: the backbone becomes a tiny Swin or ViT (:func:`tiny_backbone`; heads and
+    necks follow its widths), every
     path under the config's ``data_root`` moves to ``data_root``, image sizes in the pipelines are
     scaled by ``size_factor`` to the ~256 px synthetic images (the paper's 800-1333 px would only
     upsample them and cost minutes per step on a 2-core CPU), the schedule is cut to a few
@@ -79,9 +127,10 @@ def shrink_config(config: str, data_root: str, checkpoint: str, out_file: str,
     raw = _scale_sizes(raw, size_factor) if size_factor != 1.0 else raw
     cfg = Config(raw)
     bb = cfg.model.backbone
-    bb.update(TINY_SWIN)
+    tiny, tiny_dims = tiny_backbone(bb.type)
+    bb.update(tiny)
     bb.init_cfg = dict(type='Pretrained', checkpoint=checkpoint)
-    dims = [TINY_DIMS[i] for i in bb.out_indices]
+    dims = [tiny_dims[i] for i in bb.get('out_indices', (0, 1, 2, 3))]
     if 'neck' in cfg.model:
         cfg.model.neck.in_channels = dims
     if 'decode_head' in cfg.model:

@@ -9,7 +9,7 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope, init_default_scope
 
 import mmpeft  # noqa: F401
-from e2e_utils import CONFIGS, TINY_DIMS, TINY_SWIN, _replace_data_root, write_tiny_swin_checkpoint
+from e2e_utils import CONFIGS, _replace_data_root, tiny_backbone, write_tiny_checkpoint
 from mmpeft.datasets import make_dataset
 
 ALL = sorted(p for p in glob.glob(osp.join(CONFIGS, '**', '*.py'), recursive=True)
@@ -31,7 +31,8 @@ def synthetic_roots(tmp_path_factory):
     for fmt in ('coco', 'ade20k', 'voc', 'dota'):
         make_dataset(fmt, str(base / fmt), num_train=2, num_val=2)
         roots[fmt] = str(base / fmt / ('VOCdevkit' if fmt == 'voc' else '')).rstrip('/') + '/'
-    roots['ckpt'] = write_tiny_swin_checkpoint(str(base / 'swin_tiny.pth'))
+    for kind in ('PlainSwinTransformer', 'HSTViT'):
+        roots[kind] = write_tiny_checkpoint(kind, str(base / f'{kind}_tiny.pth'))
     return roots
 
 
@@ -51,10 +52,10 @@ def test_config_builds_model_and_datasets(path, synthetic_roots):
     with DefaultScope.overwrite_default_scope(scope):
         model = MODELS.build(cfg.model)
         assert type(model.backbone).__name__ in ('MonaSwinTransformer', 'PlainSwinTransformer',
-                                              'VPTSwin')
+                                              'VPTSwin', 'HSTViT')
         n_backbone = sum(p.numel() for p in model.backbone.parameters())
         if '/demo/' not in path:
-            assert n_backbone > 20_000_000  # the real Swin-B / Swin-L, not a toy
+            assert n_backbone > 20_000_000  # the real Swin-B / Swin-L / ViT-B, not a toy
         del model
 
         fmt = task_format(cfg)
@@ -71,13 +72,15 @@ def test_config_builds_model_and_datasets(path, synthetic_roots):
 
         # the backbone section loads a checkpoint through init_cfg (tiny copy of the backbone)
         tiny_cfg = Config(dict(cfg.model.backbone))
-        tiny_cfg.update(TINY_SWIN)
-        tiny_cfg.init_cfg = dict(type='Pretrained', checkpoint=synthetic_roots['ckpt'])
+        tiny, tiny_dims = tiny_backbone(tiny_cfg.type)
+        ckpt = synthetic_roots['HSTViT' if tiny_cfg.type == 'HSTViT' else 'PlainSwinTransformer']
+        tiny_cfg.update(tiny)
+        tiny_cfg.init_cfg = dict(type='Pretrained', checkpoint=ckpt)
         backbone = MODELS.build(tiny_cfg.to_dict())
         backbone.init_weights()
-        source = torch.load(synthetic_roots['ckpt'], weights_only=True)['model']
+        source = torch.load(ckpt, weights_only=True)['model']
         assert torch.equal(backbone.patch_embed.projection.weight,
                            source['patch_embed.proj.weight'])
-        dims = [TINY_DIMS[i] for i in tiny_cfg.out_indices]
+        dims = [tiny_dims[i] for i in tiny_cfg.get('out_indices', (0, 1, 2, 3))]
         feats = backbone(torch.rand(1, 3, 64, 96))
         assert [f.shape[1] for f in feats] == dims

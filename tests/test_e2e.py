@@ -3,6 +3,7 @@ synthetic dataset in that family's format, trains a few iterations and is then t
 import glob
 import re
 import os.path as osp
+from typing import Callable, Optional
 
 import pytest
 from mmdet.datasets import CocoDataset
@@ -46,7 +47,9 @@ FAMILIES = {
         ckpt='epoch_1.pth',
         metrics=('dota/mAP', )),
 }
-FULL_FT = dict(FAMILIES['voc'], config='mona/retinanet_swin-l-full_fpn_1x_voc0712.py')
+FULL_FT = dict(FAMILIES['voc'], config='mona/retinanet_swin-l-full_fpn_1x_voc0712.py',
+               expect_log=r"type='PlainSwinTransformer'")
+MONA_LOG = r'MonaSwinTransformer: [\d,]+ trainable of [\d,]+ parameters'
 
 
 @pytest.fixture(scope='module')
@@ -54,7 +57,13 @@ def tiny_ckpt(tmp_path_factory):
     return write_tiny_swin_checkpoint(str(tmp_path_factory.mktemp('ckpt') / 'swin_tiny.pth'))
 
 
-def train_then_test(family: dict, fmt: str, tmp_path, ckpt: str) -> None:
+def train_then_test(family: dict, fmt: str, tmp_path, ckpt: str,
+                    check_train: Optional[Callable[[str, str], None]] = None) -> None:
+    """Train ``family['config']`` shrunk onto synthetic ``fmt`` data, then test its checkpoint.
+
+    The training log must match ``family['expect_log']`` (default: the Mona backbone's parameter
+    line); ``check_train(train_log, checkpoint_path)`` adds method-specific checks.
+    """
     root = str(tmp_path / 'data')
     make_dataset(fmt, root, **family['data'])
     cfg = shrink_config(family['config'], osp.join(root, family.get('data_subdir', '')), ckpt,
@@ -62,11 +71,13 @@ def train_then_test(family: dict, fmt: str, tmp_path, ckpt: str) -> None:
                         family.get('extra'))
     work = str(tmp_path / 'work')
     train = python_tool('train.py', cfg, '--work-dir', work)
+    log = train.stdout + train.stderr
     assert train.returncode == 0, train.stdout[-3000:] + train.stderr[-5000:]
     saved = osp.join(work, family['ckpt'])
     assert osp.isfile(saved), sorted(glob.glob(work + '/*'))
-    assert 'MonaSwinTransformer' in train.stdout + train.stderr or \
-        'PlainSwinTransformer' in cfg_text(cfg)
+    assert re.search(family.get('expect_log', MONA_LOG), log), log[-3000:]
+    if check_train is not None:
+        check_train(log, saved)
 
     test_dir = str(tmp_path / 'test')
     test = python_tool('test.py', cfg, saved, '--work-dir', test_dir,

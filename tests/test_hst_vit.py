@@ -8,13 +8,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from e2e_utils import TINY_HST
 from mmpeft.models.backbones import HSTViT
 from mmpeft.models.backbones.hst_vit import SIDE_ARCHS
 from mmpeft.models.utils import CheckpointMismatchError, count_parameters
 
-TINY_VIT = dict(embed_dims=48, num_layers=4, num_heads=3)
-TINY = dict(arch=TINY_VIT, side_arch=dict(embed_dims=[16, 24, 32, 40], num_heads=[1, 2, 4, 5]),
-            side_depths=[1, 1, 1, 1])
+TINY = dict(TINY_HST, drop_path_rate=0., side_drop_path_rate=0.)  # ViT 48 wide, 4 blocks
 
 
 def hst_formula(C: int, dims, depths, G: int = 1, num_layers: int = 12) -> int:
