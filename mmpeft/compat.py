@@ -22,6 +22,7 @@ import contextlib
 import os
 import pickle
 import sys
+import zipfile
 from typing import Iterator, List
 
 import torch
@@ -106,15 +107,22 @@ def _unsafe_globals(filename: str) -> List[str]:
         return []
 
 
-def load_checkpoint_file(filename: str, map_location=None) -> object:
-    """``torch.load`` a local file with ``weights_only=True`` and a clear refusal message."""
+def load_checkpoint_file(filename: str, map_location=None, mmap: bool = False) -> object:
+    """``torch.load`` a local file with ``weights_only=True`` and a clear refusal message.
+
+    ``mmap=True`` maps the tensors instead of reading them (cheap when only metadata is needed;
+    files in the zip format only).
+    """
     filename = os.path.expanduser(filename)
     if not os.path.isfile(filename):
         raise FileNotFoundError(f'checkpoint file not found: {filename}')
+    kw = dict(map_location=map_location)
+    if mmap and zipfile.is_zipfile(filename):  # legacy (pre-zip) files cannot be mapped
+        kw['mmap'] = True
     if os.environ.get(UNSAFE_ENV) == '1':
-        return torch.load(filename, map_location=map_location, weights_only=False)
+        return torch.load(filename, weights_only=False, **kw)
     try:
-        return torch.load(filename, map_location=map_location, weights_only=True)
+        return torch.load(filename, weights_only=True, **kw)
     except pickle.UnpicklingError as err:
         names = _unsafe_globals(filename)
         what = ', '.join(names) if names else str(err).splitlines()[0]

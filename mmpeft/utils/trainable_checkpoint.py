@@ -237,7 +237,8 @@ def ensure_loader_hook(cfg, checkpoint_path: str) -> bool:
     from mmpeft.compat import load_checkpoint_file
     if not os.path.isfile(os.path.expanduser(checkpoint_path)):
         return False
-    ckpt = load_checkpoint_file(checkpoint_path, map_location='cpu')
+    # memory-mapped: only the metadata is read here; mmengine loads the weights later
+    ckpt = load_checkpoint_file(checkpoint_path, map_location='cpu', mmap=True)
     if not is_trainable_only(ckpt):
         return False
     hooks = list(cfg.get('custom_hooks') or [])
