@@ -174,3 +174,64 @@ def test_mona_swin_fused_vs_unfused_with_cp():
     assert g1.keys() == g2.keys() and len(g1) == 5 * 2 * 16
     for n in g1:
         torch.testing.assert_close(g1[n], g2[n], atol=1e-10, rtol=1e-7)
+
+
+def test_mona_swin_with_cp_defers_mona2_and_keeps_function_with_dropout_and_drop_path(monkeypatch):
+    """Recomputing adapters: Mona #2 of a block runs inside the next block together with its norm1
+    (and Mona #1 with norm2). With drop-path and adapter dropout active, outputs and gradients
+    equal the plain forward, and fewer tensors are stored than when each adapter is recomputed on
+    its own (the norms would store the adapter outputs)."""
+    from mmdet.models.backbones.swin import SwinBlockSequence
+
+    from mmpeft.models.backbones.mona_swin import MonaSwinBlock, MonaSwinBlockSequence
+    cfg = dict(TINY, drop_path_rate=0.3)
+    ref = MonaSwinTransformer(**cfg, mona_cfg=dict(dropout=0.2)).double().train()
+    randomize_(ref, seed=2, scale=0.3)
+    fast = MonaSwinTransformer(**cfg, mona_cfg=dict(dropout=0.2, with_cp=True)).double().train()
+    fast.load_state_dict(ref.state_dict(), strict=True)
+    assert all(isinstance(s, MonaSwinBlockSequence) for s in fast.stages)
+    assert max(len(s.blocks) for s in fast.stages) > 1  # deferral happens
+    x = torch.randn(2, 3, 64, 80, dtype=torch.float64)
+    res = []
+    for model in (ref, fast):
+        torch.manual_seed(5)
+        outs = model(x)
+        sum((o * torch.linspace(0, 1, o.numel(), dtype=o.dtype).view_as(o)).sum()
+            for o in outs).backward()
+        res.append((outs, {n: p.grad for n, p in model.named_parameters() if p.requires_grad}))
+    (o1, g1), (o2, g2) = res
+    for a, b in zip(o1, o2):
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-8)
+    for n in g1:
+        torch.testing.assert_close(g1[n], g2[n], atol=1e-10, rtol=1e-7)
+
+    def saved_bytes(model):
+        total = []
+
+        def pack(t):
+            total.append(t.numel() * t.element_size())
+            return t
+
+        inp = torch.randn(1, 3, 64, 64, requires_grad=True)
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            outs = model(inp)
+        sum(o.sum() for o in outs).backward()
+        return sum(total)
+
+    mona_cp = MonaSwinTransformer(**dict(TINY, drop_path_rate=0.0), mona_cfg=dict(with_cp=True))
+    mona_cp.train()
+    folded = saved_bytes(mona_cp)
+
+    def separate(self, x, hw_shape, pending=None, defer=False):
+        x = self.attn(self.norm1(x), hw_shape) + x
+        x = self.mona1(x, hw_shape)
+        x = self.ffn(self.norm2(x), identity=x)
+        return self.mona2(x, hw_shape)
+
+    monkeypatch.setattr(MonaSwinBlock, '_forward', separate)
+    monkeypatch.setattr(MonaSwinBlockSequence, 'forward', SwinBlockSequence.forward)
+    unfolded = saved_bytes(mona_cp)
+    # at least one (B, N, C) map per block is not stored any more
+    per_block = sum(len(s.blocks) * (64 // 2**(i + 2))**2 * 32 * 2**i * 4
+                    for i, s in enumerate(mona_cp.stages))
+    assert unfolded - folded >= per_block, (unfolded, folded, per_block)

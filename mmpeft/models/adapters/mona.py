@@ -185,18 +185,42 @@ class Mona(BaseModule):
             return self._delta_fused(x, h, w)
         return self._delta_unfused(x, h, w)
 
+    def _check_tokens(self, x: torch.Tensor, hw_shape: Sequence[int]) -> Tuple[int, int]:
+        h, w = int(hw_shape[0]), int(hw_shape[1])
+        if x.shape[1] != h * w:
+            raise ValueError(f'Mona got {x.shape[1]} tokens but hw_shape {tuple(hw_shape)} '
+                             f'(H * W = {h * w}); pass the unpadded token map size')
+        return h, w
+
+    def _recompute(self) -> bool:
+        return self.with_cp and self.training and torch.is_grad_enabled()
+
     def forward(self, x: torch.Tensor, hw_shape: Sequence[int]) -> torch.Tensor:
         """``x``: (B, N, C) tokens; ``hw_shape``: the unpadded (H, W) with H * W == N."""
-        b, n, c = x.shape
-        h, w = int(hw_shape[0]), int(hw_shape[1])
-        if n != h * w:
-            raise ValueError(f'Mona got {n} tokens but hw_shape {tuple(hw_shape)} '
-                             f'(H * W = {h * w}); pass the unpadded token map size')
-        if self.with_cp and self.training and torch.is_grad_enabled():
+        h, w = self._check_tokens(x, hw_shape)
+        if self._recompute():
             delta = cp.checkpoint(self._delta, x, h, w, use_reentrant=False)
         else:
             delta = self._delta(x, h, w)
         return x + delta
+
+    def _with_norm(self, x: torch.Tensor, h: int, w: int,
+                   norm: nn.Module) -> Tuple[torch.Tensor, torch.Tensor]:
+        y = x + self._delta(x, h, w)
+        return y, norm(y)
+
+    def forward_with_norm(self, x: torch.Tensor, hw_shape: Sequence[int],
+                          norm: nn.Module) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``(y, norm(y))`` with ``y = self(x, hw_shape)``, for an adapter followed by a norm.
+
+        With ``with_cp`` the adapter and the norm are recomputed together in backward: only ``x``
+        is stored, not the adapter internals and not ``y`` (which the norm would otherwise store).
+        Same values and gradients as calling the two modules in turn.
+        """
+        h, w = self._check_tokens(x, hw_shape)
+        if self._recompute():
+            return cp.checkpoint(self._with_norm, x, h, w, norm, use_reentrant=False)
+        return self._with_norm(x, h, w, norm)
 
     def extra_repr(self) -> str:
         return (f'in_dims={self.in_dims}, inner_dims={self.inner_dims}, fused={self.fused}, '

@@ -3,7 +3,7 @@ from typing import Optional, Sequence
 
 import torch
 import torch.utils.checkpoint as cp
-from mmdet.models.backbones.swin import SwinBlock, SwinTransformer
+from mmdet.models.backbones.swin import SwinBlock, SwinBlockSequence, SwinTransformer
 
 from mmpeft.models.adapters import Mona
 from mmpeft.models.utils import SwinPEFTBackboneMixin, module_prefixes, under_prefixes
@@ -32,18 +32,55 @@ class MonaSwinBlock(SwinBlock):
         block.mona2 = Mona(dims, **mona_cfg)
         return block  # type: ignore[return-value]
 
-    def _forward(self, x: torch.Tensor, hw_shape: Sequence[int]) -> torch.Tensor:
-        identity = x
-        x = self.attn(self.norm1(x), hw_shape) + identity
-        x = self.mona1(x, hw_shape)
-        x = self.ffn(self.norm2(x), identity=x)
-        return self.mona2(x, hw_shape)
+    def _forward(self, x: torch.Tensor, hw_shape: Sequence[int], pending: Optional[Mona] = None,
+                 defer: bool = False) -> torch.Tensor:
+        if pending is None:
+            identity, h = x, self.norm1(x)
+        else:  # the previous block's Mona #2, recomputed together with this block's norm1
+            identity, h = pending.forward_with_norm(x, hw_shape, self.norm1)
+        x = self.attn(h, hw_shape) + identity
+        x, h = self.mona1.forward_with_norm(x, hw_shape, self.norm2)
+        x = self.ffn(h, identity=x)
+        return x if defer else self.mona2(x, hw_shape)
 
-    def forward(self, x: torch.Tensor, hw_shape: Sequence[int]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, hw_shape: Sequence[int], pending: Optional[Mona] = None,
+                defer: bool = False) -> torch.Tensor:
+        """One block. ``pending``: the previous block's Mona #2, still to apply to ``x``;
+        ``defer``: return the output before this block's Mona #2 (the next block applies it)."""
         if self.with_cp and torch.is_grad_enabled():
             # non-reentrant: adapter params get grads even if x does not require grad
-            return cp.checkpoint(self._forward, x, hw_shape, use_reentrant=False)
-        return self._forward(x, hw_shape)
+            return cp.checkpoint(self._forward, x, hw_shape, pending, defer, use_reentrant=False)
+        return self._forward(x, hw_shape, pending, defer)
+
+
+class MonaSwinBlockSequence(SwinBlockSequence):
+    """mmdet ``SwinBlockSequence`` of :class:`MonaSwinBlock` s.
+
+    With recomputing adapters (``with_cp``), a block's Mona #2 is applied by the next block of the
+    stage together with that block's norm1 (:meth:`Mona.forward_with_norm`), so the adapter output
+    is not stored for backward. Same function and gradients either way.
+    """
+
+    @classmethod
+    def convert(cls, stage: SwinBlockSequence, mona_cfg: dict) -> 'MonaSwinBlockSequence':
+        """Turn a built mmdet ``SwinBlockSequence`` and its blocks into the Mona versions."""
+        if type(stage) is not SwinBlockSequence:
+            raise TypeError(f'expected an mmdet SwinBlockSequence, got {type(stage).__name__}')
+        stage.__class__ = cls
+        for block in stage.blocks:
+            MonaSwinBlock.convert(block, mona_cfg)
+        return stage  # type: ignore[return-value]
+
+    def forward(self, x: torch.Tensor, hw_shape: Sequence[int]):
+        pending = None
+        for i, block in enumerate(self.blocks):
+            defer = i + 1 < len(self.blocks) and block.mona2._recompute()
+            x = block(x, hw_shape, pending, defer)
+            pending = block.mona2 if defer else None
+        if self.downsample:
+            x_down, down_hw_shape = self.downsample(x, hw_shape)
+            return x_down, down_hw_shape, x, hw_shape
+        return x, hw_shape, x, hw_shape
 
 
 @register_model
@@ -69,8 +106,7 @@ class MonaSwinTransformer(SwinPEFTBackboneMixin, SwinTransformer):
         self.mona_cfg = dict(inner_dims=64, dropout=0.1)
         self.mona_cfg.update(mona_cfg or {})
         for stage in self.stages:
-            for block in stage.blocks:
-                MonaSwinBlock.convert(block, self.mona_cfg)
+            MonaSwinBlockSequence.convert(stage, self.mona_cfg)
         self._adapter_prefixes = module_prefixes(self, (Mona, ))
         self.freeze_backbone()
 
