@@ -6,7 +6,8 @@ import uuid
 
 import pytest
 import torch
-from e2e_utils import TINY_DIMS, TINY_SWIN, write_tiny_swin_checkpoint
+from e2e_utils import (TINY_DIMS, TINY_HST, TINY_HST_DIMS, TINY_SWIN, write_tiny_swin_checkpoint,
+                       write_tiny_vit_checkpoint)
 from mmdet.structures import DetDataSample
 from mmengine.config import Config
 from mmengine.logging import MessageHub, MMLogger
@@ -30,16 +31,26 @@ def _clean_globals():
         cls._instance_dict.clear()
 
 
-def detector_cfg(base: str) -> dict:
+# per method: tiny backbone config, its out channels, FreezeBackboneHook patterns, base writer
+METHODS = {
+    'mona': (dict(type='MonaSwinTransformer', **dict(TINY_SWIN, drop_path_rate=0.0),
+                  out_indices=(0, 1, 2, 3), mona_cfg=dict(dropout=0.0)), TINY_DIMS, ['mona'],
+             write_tiny_swin_checkpoint),
+    'hst': (dict(type='HSTViT', **dict(TINY_HST, drop_path_rate=0.0, side_drop_path_rate=0.0)),
+            TINY_HST_DIMS, ['meta_tokens', 'side_stages.', 'bridges.', '.ln1.', '.ln2.'],
+            write_tiny_vit_checkpoint),
+}
+
+
+def detector_cfg(base: str, method: str = 'mona') -> dict:
     import os.path as osp
 
     import mmdet
     cfg = Config.fromfile(osp.join(osp.dirname(mmdet.__file__),
                                    '.mim/configs/_base_/models/mask-rcnn_r50_fpn.py')).model
-    cfg.backbone = dict(type='MonaSwinTransformer', **dict(TINY_SWIN, drop_path_rate=0.0),
-                        out_indices=(0, 1, 2, 3), mona_cfg=dict(dropout=0.0),
-                        init_cfg=dict(type='Pretrained', checkpoint=base))
-    cfg.neck.in_channels = TINY_DIMS
+    backbone, dims = METHODS[method][:2]
+    cfg.backbone = dict(backbone, init_cfg=dict(type='Pretrained', checkpoint=base))
+    cfg.neck.in_channels = dims
     cfg.neck.out_channels = 32
     cfg.rpn_head.in_channels = cfg.rpn_head.feat_channels = 32
     rh = cfg.roi_head
@@ -68,11 +79,13 @@ def predict(model):
     return feats, out
 
 
-def trained_detector_files(tmp_path):
-    """A 'trained' tiny Mona Mask R-CNN: base weights from a file, random trainable weights."""
-    base = write_tiny_swin_checkpoint(str(tmp_path / 'base.pth'), seed=0)
-    runner = make_runner(tmp_path / 'w0', detector_cfg(base),
-                         [FreezeBackboneHook(trainable=['mona'], save_trainable_only=True)])
+def trained_detector_files(tmp_path, method: str = 'mona'):
+    """A 'trained' tiny Mona (or HST) Mask R-CNN: base weights from a file, random trainable
+    weights."""
+    patterns, writer = METHODS[method][2:]
+    base = writer(str(tmp_path / 'base.pth'))
+    runner = make_runner(tmp_path / 'w0', detector_cfg(base, method),
+                         [FreezeBackboneHook(trainable=patterns, save_trainable_only=True)])
     model = runner.model
     model.init_weights()
     g = torch.Generator().manual_seed(1)
@@ -89,8 +102,10 @@ def trained_detector_files(tmp_path):
     return base, model, tmp_path / 'full.pth', tmp_path / 'small.pth'
 
 
-def test_small_checkpoint_gives_identical_predictions(tmp_path):
-    base, trained, full_path, small_path = trained_detector_files(tmp_path)
+@pytest.mark.parametrize('method', sorted(METHODS))
+def test_small_checkpoint_gives_identical_predictions(tmp_path, method):
+    base, trained, full_path, small_path = trained_detector_files(tmp_path, method)
+    patterns = METHODS[method][2]
     small = torch.load(small_path, map_location='cpu', weights_only=True)
     full = torch.load(full_path, map_location='cpu', weights_only=True)
     rec = small['meta'][META_KEY]
@@ -99,8 +114,8 @@ def test_small_checkpoint_gives_identical_predictions(tmp_path):
     params = dict(trained.named_parameters())
     buffers = {n for n in trained.state_dict() if n not in params}  # persistent buffers
     assert set(small['state_dict']) == trainable | buffers
-    assert not any('.mona' not in k for k in small['state_dict']
-                   if k.startswith('backbone.') and k not in buffers)
+    assert all(any(p in k[len('backbone.'):] for p in patterns) for k in small['state_dict']
+               if k.startswith('backbone.') and k not in buffers)
     assert len(small['state_dict']) < len(full['state_dict'])
 
     ref_feats, ref_pred = predict(trained)
@@ -108,8 +123,8 @@ def test_small_checkpoint_gives_identical_predictions(tmp_path):
     results = []
     for path in (full_path, small_path):
         # like tools/test.py: a fresh model, no init_weights, the hook in the config
-        runner = make_runner(tmp_path / f'w_{path.stem}', detector_cfg(base),
-                             [FreezeBackboneHook(trainable=['mona'])])
+        runner = make_runner(tmp_path / f'w_{path.stem}', detector_cfg(base, method),
+                             [FreezeBackboneHook(trainable=patterns)])
         assert not runner.model.is_init
         runner.load_checkpoint(str(path))
         results.append(predict(runner.model))
