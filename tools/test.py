@@ -7,7 +7,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmpeft  # noqa: F401  (compat layer + registration)
-from mmpeft.utils.runner_utils import adapt_for_launcher, default_work_dir
+from mmpeft.utils.runner_utils import adapt_for_launcher, default_work_dir, finish_distributed
 from mmpeft.utils.trainable_checkpoint import ensure_loader_hook
 
 
@@ -52,6 +52,7 @@ def main() -> None:
 
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     runner.test()
+    finish_distributed()
 
 
 if __name__ == '__main__':

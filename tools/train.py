@@ -15,7 +15,7 @@ from mmengine.runner import Runner
 
 import mmpeft  # noqa: F401  (compat layer + registration)
 from mmpeft.utils.runner_utils import (adapt_for_launcher, default_work_dir, enable_amp,
-                                       resolve_resume)
+                                       finish_distributed, resolve_resume)
 
 
 def parse_args() -> argparse.Namespace:
@@ -66,6 +66,7 @@ def main() -> None:
         runner = Runner.from_cfg(cfg)
     print_log(f'work dir: {osp.abspath(cfg.work_dir)}', logger='current', level=logging.INFO)
     runner.train()
+    finish_distributed()
 
 
 if __name__ == '__main__':

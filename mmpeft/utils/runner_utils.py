@@ -46,3 +46,15 @@ def resolve_resume(cfg: Config, resume: Optional[str]) -> None:
     elif resume is not None:
         cfg.resume = True
         cfg.load_from = resume
+
+
+def finish_distributed() -> None:
+    """End a distributed run cleanly: wait for every rank, then destroy the process group.
+
+    Without it a rank that finishes first can exit while gloo's threads are still alive
+    (``terminate called without an active exception``, SIGABRT), failing the whole launch.
+    """
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
