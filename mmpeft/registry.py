@@ -6,7 +6,7 @@ any of them. ``@register_hook`` puts a hook into mmengine's root ``HOOKS``, whic
 searches as the parent of its own.
 """
 import importlib
-from typing import List, Type, TypeVar
+from typing import List, TypeVar
 
 from mmengine.registry import HOOKS as ROOT_HOOKS
 from mmengine.registry import Registry

@@ -29,11 +29,15 @@ _MMSEG_TO_TIMM = (
 )
 
 
+def tiny_kind(backbone_type: str) -> str:
+    """``'vit'`` for ViT-based backbones (HSTViT), ``'swin'`` for the others."""
+    return 'vit' if backbone_type == 'HSTViT' else 'swin'
+
+
 def tiny_backbone(backbone_type: str):
     """``(overrides, out_channels)`` that shrink a config's backbone of this type for CPU runs."""
-    if backbone_type == 'HSTViT':
-        return TINY_HST, TINY_HST_DIMS
-    return TINY_SWIN, TINY_DIMS
+    return {'vit': (TINY_HST, TINY_HST_DIMS), 'swin': (TINY_SWIN, TINY_DIMS)}[
+        tiny_kind(backbone_type)]
 
 
 def write_tiny_vit_checkpoint(path: str, seed: int = 0) -> str:
@@ -44,7 +48,7 @@ def write_tiny_vit_checkpoint(path: str, seed: int = 0) -> str:
     model = HSTViT(**TINY_HST)
     model.init_weights()
     state = {k: v for k, v in model.state_dict().items()
-             if not k.startswith(('meta_tokens', 'side_stages.', 'bridges.'))}
+             if not k.startswith(HSTViT.NEW_PREFIXES)}
     timm = {}
     for k, v in state.items():
         for pattern, repl in _MMSEG_TO_TIMM:
@@ -59,9 +63,8 @@ def write_tiny_vit_checkpoint(path: str, seed: int = 0) -> str:
 
 def write_tiny_checkpoint(backbone_type: str, path: str) -> str:
     """The tiny pretrained file that fits :func:`tiny_backbone` of ``backbone_type``."""
-    if backbone_type == 'HSTViT':
-        return write_tiny_vit_checkpoint(path)
-    return write_tiny_swin_checkpoint(path)
+    writer = {'vit': write_tiny_vit_checkpoint, 'swin': write_tiny_swin_checkpoint}
+    return writer[tiny_kind(backbone_type)](path)
 
 
 def write_tiny_swin_checkpoint(path: str, seed: int = 0) -> str:

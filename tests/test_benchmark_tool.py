@@ -3,7 +3,6 @@ import os.path as osp
 import sys
 
 import pytest
-import torch
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.join(REPO, 'tools', 'analysis'))

@@ -9,7 +9,8 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope, init_default_scope
 
 import mmpeft  # noqa: F401
-from e2e_utils import CONFIGS, _replace_data_root, tiny_backbone, write_tiny_checkpoint
+from e2e_utils import (CONFIGS, _replace_data_root, tiny_backbone, tiny_kind,
+                       write_tiny_checkpoint)
 from mmpeft.datasets import make_dataset
 
 ALL = sorted(p for p in glob.glob(osp.join(CONFIGS, '**', '*.py'), recursive=True)
@@ -31,8 +32,9 @@ def synthetic_roots(tmp_path_factory):
     for fmt in ('coco', 'ade20k', 'voc', 'dota'):
         make_dataset(fmt, str(base / fmt), num_train=2, num_val=2)
         roots[fmt] = str(base / fmt / ('VOCdevkit' if fmt == 'voc' else '')).rstrip('/') + '/'
-    for kind in ('PlainSwinTransformer', 'HSTViT'):
-        roots[kind] = write_tiny_checkpoint(kind, str(base / f'{kind}_tiny.pth'))
+    for backbone in ('PlainSwinTransformer', 'HSTViT'):
+        kind = tiny_kind(backbone)
+        roots[kind] = write_tiny_checkpoint(backbone, str(base / f'{kind}_tiny.pth'))
     return roots
 
 
@@ -73,7 +75,7 @@ def test_config_builds_model_and_datasets(path, synthetic_roots):
         # the backbone section loads a checkpoint through init_cfg (tiny copy of the backbone)
         tiny_cfg = Config(dict(cfg.model.backbone))
         tiny, tiny_dims = tiny_backbone(tiny_cfg.type)
-        ckpt = synthetic_roots['HSTViT' if tiny_cfg.type == 'HSTViT' else 'PlainSwinTransformer']
+        ckpt = synthetic_roots[tiny_kind(tiny_cfg.type)]
         tiny_cfg.update(tiny)
         tiny_cfg.init_cfg = dict(type='Pretrained', checkpoint=ckpt)
         backbone = MODELS.build(tiny_cfg.to_dict())

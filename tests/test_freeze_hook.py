@@ -4,7 +4,6 @@ The paper's baselines (fixed, BitFit, norm-tuning, partial-1) must train exactly
 they name; the hook must survive DDP (single-process gloo here, 2 processes in
 test_dist_freeze.py) without ``find_unused_parameters``, and resume.
 """
-import logging
 import os
 import re
 import time
@@ -17,12 +16,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmdet.models.backbones import SwinTransformer
 from mmengine.hooks import Hook
-from mmengine.logging import MessageHub, MMLogger
 from mmengine.model import BaseModel, is_model_wrapper
 from mmengine.optim import OptimWrapper, OptimWrapperDict
-from mmengine.registry import DefaultScope, HOOKS
+from mmengine.registry import HOOKS
 from mmengine.runner import Runner
-from mmengine.visualization import Visualizer
 from torch.utils.data import Dataset
 
 from e2e_utils import free_port
@@ -101,14 +98,7 @@ class Snapshot(Hook):
         return {n for n in self.before if not torch.equal(self.before[n], self.after[n])}
 
 
-@pytest.fixture(autouse=True)
-def _clean_globals():
-    yield
-    logging.shutdown()
-    for cls in (MMLogger, Visualizer, DefaultScope, MessageHub):
-        cls._instance_dict.clear()
-    if torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
+pytestmark = pytest.mark.usefixtures('clean_mmengine_globals')
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 """Trainable-only checkpoints: save, restore (test / load_from / resume), base-file checks, size."""
 import copy
-import logging
 import time
 import uuid
 
@@ -10,10 +9,7 @@ from e2e_utils import (TINY_DIMS, TINY_HST, TINY_HST_DIMS, TINY_SWIN, write_tiny
                        write_tiny_vit_checkpoint)
 from mmdet.structures import DetDataSample
 from mmengine.config import Config
-from mmengine.logging import MessageHub, MMLogger
-from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
-from mmengine.visualization import Visualizer
 
 import mmpeft  # noqa: F401
 from mmpeft.engine.hooks import FreezeBackboneHook, TrainableCheckpointHook
@@ -23,12 +19,7 @@ from mmpeft.utils.trainable_checkpoint import (ALLOW_ENV, META_KEY, BaseCheckpoi
                                                state_dict_bytes, trainable_state_dict)
 
 
-@pytest.fixture(autouse=True)
-def _clean_globals():
-    yield
-    logging.shutdown()
-    for cls in (MMLogger, Visualizer, DefaultScope, MessageHub):
-        cls._instance_dict.clear()
+pytestmark = pytest.mark.usefixtures('clean_mmengine_globals')
 
 
 # per method: tiny backbone config, its out channels, FreezeBackboneHook patterns, base writer

@@ -11,15 +11,15 @@ from mmengine.optim import OptimWrapper
 from torch.nn.parallel import DistributedDataParallel
 
 from mmpeft.registry import register_hook
-from mmpeft.utils.trainable_checkpoint import (is_trainable_only, restore_checkpoint,
-                                               shrink_checkpoint)
 from mmpeft.utils.params import (FreezeReport, apply_freeze, check_trainable_ratio,
                                  frozen_in_optimizer, frozen_submodules,
                                  remove_frozen_from_optimizer, resolve_module, trainable_table)
 
+from .trainable_checkpoint_hook import TrainableCheckpointMixin
+
 
 @register_hook
-class FreezeBackboneHook(Hook):
+class FreezeBackboneHook(TrainableCheckpointMixin, Hook):
     """Train only the parameters of ``module`` whose names match ``trainable``.
 
     With mmdet's plain ``SwinTransformer`` this gives the Mona paper's baselines without new
@@ -178,12 +178,3 @@ class FreezeBackboneHook(Hook):
                 'Swin use frozen_stages=-1 together with this hook.')
         for m in self._eval_modules:
             m.eval()
-
-    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        """With ``save_trainable_only``: keep trainable parameters and buffers only."""
-        if self.save_trainable_only and not is_trainable_only(checkpoint):
-            shrink_checkpoint(runner.model, checkpoint)
-
-    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        """Rebuild a trainable-only checkpoint's full state dict from the base weights."""
-        restore_checkpoint(runner.model, checkpoint, self.allow_base_mismatch)

@@ -9,8 +9,24 @@ from mmpeft.utils.trainable_checkpoint import (is_trainable_only, restore_checkp
                                                shrink_checkpoint)
 
 
+class TrainableCheckpointMixin:
+    """The checkpoint side of :class:`TrainableCheckpointHook`, also used by
+    ``FreezeBackboneHook``; the hook sets ``save_trainable_only`` and ``allow_base_mismatch``."""
+    save_trainable_only: bool
+    allow_base_mismatch: Optional[bool]
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        """With ``save_trainable_only``: keep trainable parameters and buffers only."""
+        if self.save_trainable_only and not is_trainable_only(checkpoint):
+            shrink_checkpoint(runner.model, checkpoint)
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Rebuild a trainable-only checkpoint's full state dict from the base weights."""
+        restore_checkpoint(runner.model, checkpoint, self.allow_base_mismatch)
+
+
 @register_hook
-class TrainableCheckpointHook(Hook):
+class TrainableCheckpointHook(TrainableCheckpointMixin, Hook):
     """Write only trainable parameters (+ buffers) to checkpoints; restore such files on load.
 
     ``before_save_checkpoint`` keeps the trainable parameters, all buffers and any frozen
@@ -30,10 +46,3 @@ class TrainableCheckpointHook(Hook):
                  allow_base_mismatch: Optional[bool] = None) -> None:
         self.save_trainable_only = save_trainable_only
         self.allow_base_mismatch = allow_base_mismatch
-
-    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        if self.save_trainable_only and not is_trainable_only(checkpoint):
-            shrink_checkpoint(runner.model, checkpoint)
-
-    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        restore_checkpoint(runner.model, checkpoint, self.allow_base_mismatch)

@@ -75,6 +75,8 @@ class HSTViT(PEFTBackboneMixin, VisionTransformer):
         pretrained / init_cfg: a timm or mmseg ViT checkpoint (see
             :func:`mmpeft.models.utils.vit_checkpoint.load_vit_checkpoint`).
     """
+    #: parameters added to the ViT (all trainable, never in a ViT checkpoint)
+    NEW_PREFIXES = ('meta_tokens', 'side_stages.', 'bridges.')
 
     def __init__(self,
                  arch: Union[str, dict] = 'b',
@@ -165,14 +167,14 @@ class HSTViT(PEFTBackboneMixin, VisionTransformer):
             self.init_side_weights()  # mmseg's ViT init also re-initialised them
 
     def is_trainable_param(self, name: str) -> bool:
-        return (name.startswith(('meta_tokens', 'side_stages.', 'bridges.'))
+        return (name.startswith(self.NEW_PREFIXES)
                 or (name.startswith('layers.') and '.ln' in name))
 
     def load_pretrained(self, checkpoint: str, map_location: str = 'cpu') -> LoadReport:
         """Load a timm or mmseg ViT checkpoint; the ViT LayerNorms must be in it too."""
         report = load_vit_checkpoint(
             self, checkpoint, map_location=map_location,
-            pretrained=lambda n: not n.startswith(('meta_tokens', 'side_stages.', 'bridges.')))
+            pretrained=lambda n: not n.startswith(self.NEW_PREFIXES))
         self.freeze_backbone()
         return report
 

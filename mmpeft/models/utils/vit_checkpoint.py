@@ -19,7 +19,6 @@ import re
 from collections import OrderedDict
 from typing import Callable, Optional, Tuple
 
-import torch
 import torch.nn as nn
 from mmengine.logging import MMLogger
 
