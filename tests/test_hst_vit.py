@@ -67,6 +67,7 @@ def test_vit_large_uses_every_block():
     (dict(side_arch='hst-xl'), "unknown side arch 'hst-xl'"),
     (dict(side_arch=dict(embed_dims=[30, 48, 64, 72], num_heads=[4, 4, 8, 12])), 'divisible'),
     (dict(arch=dict(embed_dims=64)), 'lacks'),
+    (dict(pretrained='a.pth', init_cfg=dict(type='Pretrained', checkpoint='b.pth')), 'same time'),
 ])
 def test_inconsistent_configs_are_refused(kw, match):
     with pytest.raises(ValueError, match=match):
@@ -82,6 +83,8 @@ def test_trainable_set_is_side_network_bridges_meta_tokens_and_vit_layernorms():
         expect = (n.startswith(('meta_tokens', 'side_stages.', 'bridges.'))
                   or (n.startswith('layers.') and ('.ln1.' in n or '.ln2.' in n)))
         assert p.requires_grad == expect, n
+    assert HSTViT(**TINY, pretrained='x.pth').init_cfg == dict(type='Pretrained',
+                                                                checkpoint='x.pth')
     frozen = {n.split('.')[0] for n, p in model.named_parameters() if not p.requires_grad}
     assert frozen == {'cls_token', 'pos_embed', 'patch_embed', 'layers'}
     assert model.meta_tokens.shape == (4, 1, 48)

@@ -322,5 +322,7 @@ def test_frozen_stages_refused_and_pretrained_alias():
         tiny(frozen_stages=1)
     model = tiny(pretrained='/some/file.pth')
     assert model.init_cfg == dict(type='Pretrained', checkpoint='/some/file.pth')
+    with pytest.raises(ValueError, match='same time'):
+        tiny(pretrained='/a.pth', init_cfg=dict(type='Pretrained', checkpoint='/b.pth'))
     with pytest.raises(ValueError, match='only supports'):
         tiny(init_cfg=dict(type='Kaiming')).init_weights()

@@ -148,10 +148,11 @@ def optimizer_state_bytes(optim_wrapper) -> int:
 
 
 def static_stats(model) -> Dict[str, float]:
+    from mmpeft.models.utils import count_parameters
     from mmpeft.utils.trainable_checkpoint import state_dict_bytes, trainable_state_dict
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return dict(params=total, trainable=trainable, share=trainable / total,
+    counts = count_parameters(model)
+    return dict(params=counts['total'], trainable=counts['trainable'],
+                share=counts['trainable'] / counts['total'],
                 ckpt_full=state_dict_bytes(model.state_dict()),
                 ckpt_small=state_dict_bytes(trainable_state_dict(model)))
 

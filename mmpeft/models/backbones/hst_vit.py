@@ -114,10 +114,7 @@ class HSTViT(PEFTBackboneMixin, VisionTransformer):
             raise ValueError(f'side embed_dims must be divisible by num_heads, got {bad}')
         if num_meta_tokens < 1:
             raise ValueError(f'num_meta_tokens must be >= 1, got {num_meta_tokens}')
-        if pretrained is not None:
-            if init_cfg:
-                raise ValueError('init_cfg and pretrained cannot be specified at the same time')
-            init_cfg = dict(type='Pretrained', checkpoint=pretrained)
+        init_cfg = self.resolve_pretrained(pretrained, init_cfg)
         if not set(out_indices) <= {0, 1, 2, 3}:
             raise ValueError(f'out_indices must be side stages 0-3, got {out_indices}')
 

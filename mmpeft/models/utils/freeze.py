@@ -62,6 +62,16 @@ class PEFTBackboneMixin:
     frozen network stay active in training, as in the reference implementations).
     """
 
+    @staticmethod
+    def resolve_pretrained(pretrained: Optional[str], init_cfg: Optional[dict]) -> Optional[dict]:
+        """``init_cfg`` with the OpenMMLab ``pretrained=PATH`` alias turned into a ``Pretrained``
+        ``init_cfg``; both at once are refused."""
+        if pretrained is None:
+            return init_cfg
+        if init_cfg:
+            raise ValueError('init_cfg and pretrained cannot be specified at the same time')
+        return dict(type='Pretrained', checkpoint=pretrained)
+
     def is_trainable_param(self, name: str) -> bool:
         """Whether parameter ``name`` (relative to the backbone) is a PEFT parameter."""
         raise NotImplementedError

@@ -200,11 +200,8 @@ class SwinPEFTBackboneMixin(PEFTBackboneMixin):
                 f'{cls.__name__}: frozen_stages={frozen_stages} would freeze the PEFT parameters '
                 'of the first stages and put them in eval mode; the Swin weights are frozen '
                 'anyway. Use frozen_stages=-1 (or 0).')
-        pretrained = kwargs.pop('pretrained', None)
-        if pretrained is not None:
-            if kwargs.get('init_cfg'):
-                raise ValueError('init_cfg and pretrained cannot be specified at the same time')
-            kwargs['init_cfg'] = dict(type='Pretrained', checkpoint=pretrained)
+        kwargs['init_cfg'] = cls.resolve_pretrained(kwargs.pop('pretrained', None),
+                                                    kwargs.get('init_cfg'))
         return kwargs
 
     def load_pretrained(self, checkpoint: str, map_location: str = 'cpu') -> LoadReport:
