@@ -12,7 +12,8 @@ def read_requirements(fname: str) -> list:
 setup(
     name='mmpeft',
     version='0.1.0',
-    description='Parameter-efficient fine-tuning (Mona, VPT, HST) for OpenMMLab 2.0 dense prediction',
+    description=('Parameter-efficient fine-tuning (Mona, VPT, HST) for OpenMMLab 2.0 dense '
+                 'prediction'),
     long_description=Path(__file__).with_name('README.md').read_text(encoding='utf-8'),
     long_description_content_type='text/markdown',
     packages=find_packages(exclude=('tests', 'configs', 'tools')),

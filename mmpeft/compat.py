@@ -11,7 +11,8 @@ Applied once by ``import mmpeft`` (``apply_all``). Each patch is small, idempote
   puts in checkpoints are allow-listed and local files are always loaded with
   ``weights_only=True``. A checkpoint that needs any other pickled object is refused with
   :class:`UnsafeCheckpointError` naming it, unless ``MMPEFT_ALLOW_UNSAFE_CHECKPOINT=1`` is set
-  (only for files you trust: unpickling can execute code).
+  (only for files you trust: unpickling can execute code). A file that is merely unreadable
+  (empty, truncated, not a PyTorch checkpoint) is a :class:`CorruptCheckpointError` instead.
 * :func:`patch_cpu_distributed` - mmengine's PyTorch launcher calls ``torch.cuda.set_device``
   unconditionally; on a CPU-only torch this raises. Without CUDA the process group is created
   with ``gloo`` and no device is selected. Behaviour with CUDA is unchanged.
@@ -19,8 +20,10 @@ Applied once by ``import mmpeft`` (``apply_all``). Each patch is small, idempote
 import collections
 import collections.abc
 import contextlib
+import io
 import os
 import pickle
+import pickletools
 import sys
 import zipfile
 from typing import Iterator, List
@@ -84,8 +87,8 @@ def _history_buffer_getattr(obj: object, name: str) -> object:
 def safe_globals() -> List[object]:
     """Objects that mmengine's own checkpoints pickle besides tensors and containers."""
     import numpy as np
-    from mmengine.logging.history_buffer import HistoryBuffer
     from mmengine.config.config import ConfigDict
+    from mmengine.logging.history_buffer import HistoryBuffer
     multiarray = np.core.multiarray
     objs: List[object] = [
         HistoryBuffer, ConfigDict, np.ndarray, np.dtype, multiarray._reconstruct,
@@ -97,39 +100,162 @@ def safe_globals() -> List[object]:
     return objs
 
 
-def _unsafe_globals(filename: str) -> List[str]:
-    getter = getattr(torch.serialization, 'get_unsafe_globals_in_checkpoint', None)
-    if getter is None:
-        return []
+_LEGACY_MAGIC = b'\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19'  # torch.save's pre-zip format
+
+
+class CorruptCheckpointError(ValueError):
+    """A file is not a readable PyTorch checkpoint: empty, truncated, damaged or another format.
+
+    Unlike :class:`UnsafeCheckpointError`, nothing in it was judged dangerous; it cannot be read.
+    """
+
+
+def _sniff(filename: str) -> str:
+    """The file's format from its first bytes: ``'empty'``, ``'zip'`` (torch.save),
+    ``'torchscript'``, ``'legacy'`` (torch.save before 1.6), ``'damaged-zip'``, ``'pickle'`` or
+    ``'unknown'``."""
+    if os.path.getsize(filename) == 0:
+        return 'empty'
+    if zipfile.is_zipfile(filename):
+        with zipfile.ZipFile(filename) as z:
+            names = z.namelist()
+        return 'torchscript' if any('/code/' in n or n.endswith('constants.pkl')
+                                    for n in names) else 'zip'
+    with open(filename, 'rb') as f:
+        head = f.read(len(_LEGACY_MAGIC))
+    if head.startswith(b'PK'):
+        return 'damaged-zip'
+    if head == _LEGACY_MAGIC:
+        return 'legacy'
+    return 'pickle' if head[:1] == b'\x80' else 'unknown'
+
+
+def _pickle_globals(data: bytes, max_pickles: int = 4) -> List[str]:
+    """Python objects referenced by the leading pickles of ``data``, read with ``pickletools``
+    (nothing is executed). Raises ``ValueError`` when the pickle stream is broken."""
+    names: List[str] = []
+    pos = 0
+    for _ in range(max_pickles):
+        if pos >= len(data):
+            break
+        stream = io.BytesIO(data[pos:])
+        strings: List[str] = []
+        for op, arg, _ in pickletools.genops(stream):
+            if op.name == 'GLOBAL':
+                names.append(str(arg).replace(' ', '.'))
+            elif op.name == 'STACK_GLOBAL':
+                names.append('.'.join(strings[-2:]) if len(strings) >= 2 else '<unknown global>')
+            elif isinstance(arg, str):
+                strings.append(arg)
+        pos += stream.tell()
+    return names
+
+
+def _allowed_global_names() -> set:
+    """Globals ``torch.load(weights_only=True)`` accepts (its defaults and the allow-list)."""
+    names = set()
     try:
-        return list(getter(filename))
-    except Exception:  # noqa: BLE001 - only used to improve an error message
-        return []
+        from torch import _weights_only_unpickler
+        names |= set(_weights_only_unpickler._get_allowed_globals())
+    except (ImportError, AttributeError):
+        pass
+    for obj in torch.serialization.get_safe_globals():
+        if isinstance(obj, tuple):
+            names.add(obj[1])
+        else:
+            names.add(f'{obj.__module__}.{obj.__qualname__}')
+    return names
+
+
+def _disallowed_globals(filename: str, kind: str) -> List[str]:
+    """The globals of a file that weights-only loading refuses (``ValueError``: unreadable)."""
+    if kind == 'zip':
+        getter = getattr(torch.serialization, 'get_unsafe_globals_in_checkpoint', None)
+        try:
+            return list(getter(filename))
+        except Exception:  # noqa: BLE001 - e.g. pickle protocols torch's scanner cannot read
+            pass
+        try:
+            with zipfile.ZipFile(filename) as z:
+                data = z.read(next(n for n in z.namelist() if n.endswith('/data.pkl')))
+        except Exception as err:  # noqa: BLE001 - any failure to read it means it is damaged
+            raise ValueError(str(err)) from err
+    else:
+        with open(filename, 'rb') as f:
+            data = f.read()
+    allowed = _allowed_global_names()
+    return sorted({n for n in _pickle_globals(data) if n not in allowed})
+
+
+def _corrupt(filename: str, what: str, cause: object = None) -> CorruptCheckpointError:
+    text = (str(cause).strip().splitlines() or [type(cause).__name__])[0][:200] if cause else ''
+    detail = f' ({text})' if text else ''
+    return CorruptCheckpointError(f'cannot read checkpoint {filename}: {what}{detail}')
+
+
+def _unsafe(filename: str, names: List[str], loadable: bool = True) -> UnsafeCheckpointError:
+    hint = (f' If you trust this file, set {UNSAFE_ENV}=1 to load it anyway.' if loadable else
+            ' It is not a PyTorch checkpoint either (a plain pickle), so it cannot be loaded.')
+    return UnsafeCheckpointError(
+        f'refusing to load {filename}: it contains pickled objects that are not plain weights '
+        f'({", ".join(names)}). Loading it would execute arbitrary code.{hint}')
 
 
 def load_checkpoint_file(filename: str, map_location=None, mmap: bool = False) -> object:
-    """``torch.load`` a local file with ``weights_only=True`` and a clear refusal message.
+    """``torch.load`` a local file with ``weights_only=True`` and clear refusal messages.
 
     ``mmap=True`` maps the tensors instead of reading them (cheap when only metadata is needed;
     files in the zip format only).
+
+    Raises:
+        FileNotFoundError: no such file.
+        CorruptCheckpointError: the file is empty, truncated, damaged, a TorchScript archive or not
+            a PyTorch checkpoint at all.
+        UnsafeCheckpointError: the file needs pickled objects other than weights (unpickling it
+            could execute code); ``MMPEFT_ALLOW_UNSAFE_CHECKPOINT=1`` loads it anyway.
     """
     filename = os.path.expanduser(filename)
     if not os.path.isfile(filename):
         raise FileNotFoundError(f'checkpoint file not found: {filename}')
+    kind = _sniff(filename)
+    if kind == 'empty':
+        raise _corrupt(filename, 'the file is empty (0 bytes)')
+    if kind == 'damaged-zip':
+        raise _corrupt(filename, 'the zip archive is truncated or damaged (an interrupted '
+                       'download or copy?)')
+    if kind == 'torchscript':
+        raise _corrupt(filename, 'it is a TorchScript archive (torch.jit.save), not a state dict; '
+                       'convert it once with torch.jit.load(FILE).state_dict() if you trust it')
+    if kind in ('pickle', 'unknown'):
+        try:
+            names = _disallowed_globals(filename, 'pickle') if kind == 'pickle' else []
+        except ValueError as err:
+            raise _corrupt(filename, 'it is not a PyTorch checkpoint', err) from err
+        if names:
+            raise _unsafe(filename, names, loadable=False)
+        with open(filename, 'rb') as f:
+            head = f.read(8)
+        raise _corrupt(filename, 'it is not a PyTorch checkpoint written by torch.save ('
+                       + ('a plain pickle' if kind == 'pickle' else f'starts with {head!r}') + ')')
     kw = dict(map_location=map_location)
-    if mmap and zipfile.is_zipfile(filename):  # legacy (pre-zip) files cannot be mapped
+    if mmap and kind == 'zip':  # legacy (pre-zip) files cannot be mapped
         kw['mmap'] = True
-    if os.environ.get(UNSAFE_ENV) == '1':
-        return torch.load(filename, weights_only=False, **kw)
+    unsafe_ok = os.environ.get(UNSAFE_ENV) == '1'
     try:
-        return torch.load(filename, weights_only=True, **kw)
+        return torch.load(filename, weights_only=not unsafe_ok, **kw)
     except pickle.UnpicklingError as err:
-        names = _unsafe_globals(filename)
-        what = ', '.join(names) if names else str(err).splitlines()[0]
-        raise UnsafeCheckpointError(
-            f'refusing to load {filename}: it contains pickled objects that are not plain '
-            f'weights ({what}). Loading it would execute arbitrary code. If you trust this file, '
-            f'set {UNSAFE_ENV}=1 to load it anyway.') from err
+        if unsafe_ok:
+            raise _corrupt(filename, 'the pickled data is damaged', err) from err
+        try:
+            names = _disallowed_globals(filename, kind)
+        except ValueError as scan_err:
+            raise _corrupt(filename, 'the pickled data is truncated or damaged',
+                           scan_err) from err
+        if names:
+            raise _unsafe(filename, names) from err
+        raise _corrupt(filename, 'the pickled data is damaged', err) from err
+    except Exception as err:  # noqa: BLE001 - whatever torch.load trips over: unreadable
+        raise _corrupt(filename, 'the file is truncated or damaged', err) from err
 
 
 def patch_checkpoint_loading() -> None:

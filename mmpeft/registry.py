@@ -2,8 +2,10 @@
 
 ``@register_model`` puts a class into the ``MODELS`` registry of each OpenMMLab codebase that is
 installed (mmdet, mmseg, mmrotate), so ``type='Name'`` works in configs whose ``default_scope`` is
-any of them. ``@register_hook`` puts a hook into mmengine's root ``HOOKS``, which every scope
-searches as the parent of its own.
+any of them. ``@register_peft_module`` does the same for a PEFT method's module and also records it
+in :data:`PEFT_MODULES`, where the PEFT backbones look up ``method=dict(type='Name', ...)``.
+``@register_hook`` puts a hook into mmengine's root ``HOOKS``, which every scope searches as the
+parent of its own.
 """
 import importlib
 from typing import List, TypeVar
@@ -15,6 +17,9 @@ from . import compat
 
 SCOPES = ('mmdet', 'mmseg', 'mmrotate')
 T = TypeVar('T', bound=type)
+
+#: the modules of the PEFT methods (:class:`mmpeft.models.peft.PEFTModule` subclasses)
+PEFT_MODULES = Registry('peft module', scope='mmpeft')
 
 
 def scope_registries(name: str = 'MODELS') -> List[Registry]:
@@ -35,6 +40,12 @@ def register_model(cls: T) -> T:
     for reg in scope_registries('MODELS'):
         reg.register_module(module=cls)
     return cls
+
+
+def register_peft_module(cls: T) -> T:
+    """Class decorator for a PEFT method's module: :func:`register_model` + :data:`PEFT_MODULES`."""
+    PEFT_MODULES.register_module(module=cls)
+    return register_model(cls)
 
 
 def register_hook(cls: T) -> T:

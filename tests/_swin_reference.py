@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mmpeft.models.adapters import Mona
+from mmpeft.models.peft import Mona
 
 TINY = dict(embed_dims=32, depths=(1, 1, 2, 1), num_heads=(1, 2, 4, 8), window_size=7)
 PERM = [0, 2, 1, 3]  # nn.Unfold (kh, kw) order <-> Microsoft concat order x0, x1, x2, x3

@@ -1,11 +1,12 @@
 """Helpers for the end-to-end tests: real configs shrunk to a tiny Swin on synthetic data."""
+import glob
 import os
 import os.path as osp
 import re
 import socket
 import subprocess
 import sys
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import torch
 from mmengine.config import Config
@@ -70,9 +71,9 @@ def write_tiny_checkpoint(backbone_type: str, path: str) -> str:
 def write_tiny_swin_checkpoint(path: str, seed: int = 0) -> str:
     """A tiny Swin 'pretrained' file in the official Microsoft layout (``{'model': ...}``)."""
     sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-    from _swin_reference import mmdet_to_microsoft
-
     from mmpeft.models.backbones import PlainSwinTransformer
+
+    from _swin_reference import mmdet_to_microsoft
     torch.manual_seed(seed)
     swin = PlainSwinTransformer(**TINY_SWIN)
     swin.init_weights()
@@ -185,3 +186,90 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         return s.getsockname()[1]
+
+
+# ------------------------------------------------------------------ train + test through tools/
+def _coco_classes():
+    from mmdet.datasets import CocoDataset
+    return CocoDataset.METAINFO['classes']
+
+
+FAMILIES = {
+    'coco': dict(
+        config='mona/cascade-mask-rcnn_swin-b-mona_fpn_ms-3x_coco.py',
+        # all 80 category names, so that every label the untrained model predicts has an id
+        data=dict(num_train=4, num_val=2, classes=_coco_classes()),
+        schedule={'train_cfg.max_epochs': 1},
+        size_factor=0.32,
+        # after 2 iterations no class score passes the usual 0.05: keep every box so that the
+        # COCO metric has something to evaluate
+        extra={'model.test_cfg.rcnn.score_thr': 0.0},
+        ckpt='epoch_1.pth',
+        metrics=('coco/bbox_mAP', 'coco/segm_mAP')),
+    'ade20k': dict(
+        config='mona/upernet_swin-l-mona_8xb2-160k_ade20k-512x512.py',
+        data=dict(num_train=4, num_val=2),
+        schedule={'train_cfg.max_iters': 2, 'train_cfg.val_interval': 2,
+                  'default_hooks.checkpoint.interval': 2},
+        size_factor=0.5,
+        ckpt='iter_2.pth',
+        metrics=('mIoU', 'aAcc')),
+    'voc': dict(
+        config='mona/retinanet_swin-l-mona_fpn_1x_voc0712.py',
+        data=dict(num_train=2, num_val=2, num_train_2012=2),
+        data_subdir='VOCdevkit',
+        schedule={'train_cfg.max_epochs': 1},
+        size_factor=0.43,
+        ckpt='epoch_1.pth',
+        metrics=('pascal_voc/mAP', )),
+    'dota': dict(
+        config='mona/oriented-rcnn-le90_swin-b-mona_fpn_1x_dota.py',
+        data=dict(num_train=4, num_val=2),
+        schedule={'train_cfg.max_epochs': 1},
+        size_factor=0.25,
+        ckpt='epoch_1.pth',
+        metrics=('dota/mAP', )),
+}
+FULL_FT = dict(FAMILIES['voc'], config='mona/retinanet_swin-l-full_fpn_1x_voc0712.py',
+               expect_log=r"type='PlainSwinTransformer'")
+MONA_LOG = r'MonaSwinTransformer: [\d,]+ trainable of [\d,]+ parameters'
+
+
+def train_then_test(family: dict, fmt: str, tmp_path, ckpt: str,
+                    check_train: Optional[Callable[[str, str], None]] = None,
+                    check_test: Optional[Callable[[str, str], None]] = None) -> None:
+    """Train ``family['config']`` shrunk onto synthetic ``fmt`` data, then test its checkpoint.
+
+    The training log must match ``family['expect_log']`` (default: the Mona backbone's parameter
+    line); ``check_train(train_log, checkpoint_path)`` adds method-specific checks.
+    """
+    from mmpeft.testing import make_dataset
+    root = str(tmp_path / 'data')
+    make_dataset(fmt, root, **family['data'])
+    cfg = shrink_config(family['config'], osp.join(root, family.get('data_subdir', '')), ckpt,
+                        str(tmp_path / 'cfg.py'), family['schedule'], family['size_factor'],
+                        family.get('extra'))
+    work = str(tmp_path / 'work')
+    train = python_tool('train.py', cfg, '--work-dir', work)
+    log = train.stdout + train.stderr
+    assert train.returncode == 0, train.stdout[-3000:] + train.stderr[-5000:]
+    saved = osp.join(work, family['ckpt'])
+    assert osp.isfile(saved), sorted(glob.glob(work + '/*'))
+    assert re.search(family.get('expect_log', MONA_LOG), log), log[-3000:]
+    if check_train is not None:
+        check_train(log, saved)
+
+    test_dir = str(tmp_path / 'test')
+    test = python_tool('test.py', cfg, saved, '--work-dir', test_dir,
+                       '--out', str(tmp_path / 'preds.pkl'))
+    assert test.returncode == 0, test.stdout[-3000:] + test.stderr[-5000:]
+    shown = metrics_from_log(test.stdout + test.stderr)
+    for key in family['metrics']:
+        assert any(k.endswith(key) for k in shown), (key, shown, test.stdout[-2000:])
+    logs = glob.glob(osp.join(test_dir, '*', '*.log'))
+    assert logs, 'tools/test.py wrote no log'
+    written = metrics_from_log(open(logs[0]).read())
+    assert any(k.endswith(family['metrics'][0]) for k in written), written
+    assert osp.getsize(str(tmp_path / 'preds.pkl')) > 0
+    if check_test is not None:
+        check_test(cfg, saved)

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 import mmpeft  # noqa: F401
-from e2e_utils import free_port
 from mmpeft import compat
+
+from e2e_utils import free_port
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -156,7 +157,8 @@ def test_oriented_rcnn_config_builds_and_computes_loss(tmp_path):
     from mmrotate.structures.bbox import RotatedBoxes
 
     cfg_file = tmp_path / 'oriented_rcnn.py'
-    cfg_file.write_text("_base_ = 'mmrotate::oriented_rcnn/oriented-rcnn-le90_r50_fpn_1x_dota.py'\n")
+    cfg_file.write_text(
+        "_base_ = 'mmrotate::oriented_rcnn/oriented-rcnn-le90_r50_fpn_1x_dota.py'\n")
     cfg = Config.fromfile(str(cfg_file))
     init_default_scope('mmrotate')
     cfg.model.backbone.init_cfg = None
@@ -190,7 +192,8 @@ def test_cpu_distributed_init_uses_gloo(tmp_path):
         "t = torch.ones(1) * (dist.get_rank() + 1)\n"
         'dist.all_reduce(t)\n'
         "import sys\n"
-        "open(sys.argv[1] + str(dist.get_rank()), 'w').write(f'{dist.get_backend()} {int(t.item())}')\n"
+        "open(sys.argv[1] + str(dist.get_rank()), 'w')"
+        ".write(f'{dist.get_backend()} {int(t.item())}')\n"
         'dist.destroy_process_group()\n')
     env = dict(os.environ, PYTHONPATH=REPO)
     out = subprocess.run(
@@ -200,3 +203,58 @@ def test_cpu_distributed_init_uses_gloo(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     for rank in (0, 1):
         assert (tmp_path / f'rank{rank}').read_text() == 'gloo 3'
+
+
+class Payload:
+    """Unpickling it would create a marker file."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, 'w'))
+
+
+def test_corrupt_files_are_told_apart_from_unsafe_ones(tmp_path, monkeypatch):
+    """Broken or foreign files are CorruptCheckpointError (with the path, never the advice to turn
+    the safety check off); files with pickled code stay UnsafeCheckpointError, and no payload
+    runs."""
+    import pickle as pkl
+
+    from mmengine.runner.checkpoint import CheckpointLoader
+    monkeypatch.delenv(compat.UNSAFE_ENV, raising=False)
+    good = tmp_path / 'good.pth'
+    torch.save({'w': torch.ones(3)}, good)
+    legacy = tmp_path / 'legacy.pth'
+    torch.save({'w': torch.ones(3)}, legacy, _use_new_zipfile_serialization=False)
+    marker = str(tmp_path / 'PWNED')
+    files = {
+        'empty.pth': b'',
+        'random.pth': bytes((i * 97 + 13) % 256 for i in range(2000)),
+        'plain.pkl': pkl.dumps({'w': [1, 2, 3]}),
+        'truncated.pth': good.read_bytes()[:len(good.read_bytes()) // 2],
+        'truncated_legacy.pth': legacy.read_bytes()[:len(legacy.read_bytes()) // 2],
+        'evil_plain.pkl': pkl.dumps(Payload(marker)),
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    torch.save({'w': torch.ones(1), 'x': Payload(marker)}, tmp_path / 'evil.pth')
+    torch.save({'w': torch.ones(1), 'x': Payload(marker)}, tmp_path / 'evil_legacy.pth',
+               _use_new_zipfile_serialization=False)
+    torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), str(tmp_path / 'script.pt'))
+
+    corrupt = {'empty.pth': 'the file is empty', 'random.pth': 'not a PyTorch checkpoint',
+               'plain.pkl': 'a plain pickle', 'truncated.pth': 'truncated or damaged',
+               'truncated_legacy.pth': 'truncated or damaged', 'script.pt': 'TorchScript'}
+    for name, what in corrupt.items():
+        path = str(tmp_path / name)
+        for load in (compat.load_checkpoint_file, CheckpointLoader.load_checkpoint):
+            with pytest.raises(compat.CorruptCheckpointError) as err:
+                load(path)
+            assert path in str(err.value) and what in str(err.value), (name, str(err.value))
+            assert compat.UNSAFE_ENV not in str(err.value)
+    for name in ('evil.pth', 'evil_legacy.pth', 'evil_plain.pkl'):
+        with pytest.raises(compat.UnsafeCheckpointError, match=r'builtins\.open|io\.open'):
+            compat.load_checkpoint_file(str(tmp_path / name))
+    assert not os.path.exists(marker)
+    assert compat.load_checkpoint_file(str(legacy))['w'].tolist() == [1.0, 1.0, 1.0]

@@ -1,7 +1,9 @@
 """Every config in configs/ builds its model (real size) and its datasets (synthetic data in
 the task's format), and its backbone loads a checkpoint file the test writes."""
+import ast
 import glob
 import os.path as osp
+import re
 
 import pytest
 import torch
@@ -9,12 +11,28 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope, init_default_scope
 
 import mmpeft  # noqa: F401
-from e2e_utils import (CONFIGS, _replace_data_root, tiny_backbone, tiny_kind,
-                       write_tiny_checkpoint)
-from mmpeft.datasets import make_dataset
+from mmpeft.models.utils import count_parameters
+from mmpeft.testing import make_dataset
+
+from e2e_utils import CONFIGS, _replace_data_root, tiny_backbone, tiny_kind, write_tiny_checkpoint
 
 ALL = sorted(p for p in glob.glob(osp.join(CONFIGS, '**', '*.py'), recursive=True)
              if '_base_' not in p)
+
+
+def readme_counts() -> dict:
+    """``{config path relative to configs/: (backbone trainable, model trainable, model total)}``
+    from the tables of configs/README.md."""
+    rows = {}
+    for line in open(osp.join(CONFIGS, 'README.md')):
+        m = re.match(r'\| \[[^\]]+\]\(([^)]+\.py)\) \|[^|]*\| ([\d,]+)[^|]*\| ([\d,]+) / ([\d,]+)',
+                     line)
+        if m:
+            rows[m.group(1)] = tuple(int(g.replace(',', '')) for g in m.groups()[1:])
+    return rows
+
+
+README_COUNTS = readme_counts()
 
 
 def task_format(cfg: Config) -> str:
@@ -44,6 +62,28 @@ def test_config_folder_is_not_empty():
     assert len(ALL) >= 14
 
 
+def test_every_experiment_config_is_in_the_readme_table():
+    experiments = {osp.relpath(p, CONFIGS) for p in ALL
+                   if '/benchmark/' not in p and '/demo/' not in p}
+    assert experiments and experiments <= set(README_COUNTS), experiments - set(README_COUNTS)
+
+
+def test_configs_are_a_recipe_and_a_backbone():
+    """Depth one: a config inherits only files of configs/_base_/, which inherit only upstream
+    configs (mmdet::, mmseg::, mmrotate::) or nothing."""
+    for path in ALL + sorted(glob.glob(osp.join(CONFIGS, '_base_', '*.py'))):
+        assigns = [n for n in ast.parse(open(path).read()).body if isinstance(n, ast.Assign)
+                   and any(getattr(t, 'id', None) == '_base_' for t in n.targets)]
+        if not assigns:
+            continue
+        bases = ast.literal_eval(assigns[0].value)
+        bases = [bases] if isinstance(bases, str) else list(bases)
+        if '/_base_/' in path:
+            assert all('::' in b for b in bases), (path, bases)
+        elif '/demo/' not in path:
+            assert bases and all(b.startswith('../_base_/') for b in bases), (path, bases)
+
+
 @pytest.mark.parametrize('path', ALL, ids=[osp.relpath(p, CONFIGS) for p in ALL])
 def test_config_builds_model_and_datasets(path, synthetic_roots):
     cfg = Config.fromfile(path)
@@ -58,6 +98,11 @@ def test_config_builds_model_and_datasets(path, synthetic_roots):
         n_backbone = sum(p.numel() for p in model.backbone.parameters())
         if '/demo/' not in path:
             assert n_backbone > 20_000_000  # the real Swin-B / Swin-L / ViT-B, not a toy
+        rel = osp.relpath(path, CONFIGS)
+        if rel in README_COUNTS:  # the table in configs/README.md is what the config builds
+            counts = (count_parameters(model.backbone)['trainable'],
+                      count_parameters(model)['trainable'], count_parameters(model)['total'])
+            assert counts == README_COUNTS[rel], (rel, counts)
         del model
 
         fmt = task_format(cfg)
@@ -77,6 +122,7 @@ def test_config_builds_model_and_datasets(path, synthetic_roots):
         tiny, tiny_dims = tiny_backbone(tiny_cfg.type)
         ckpt = synthetic_roots[tiny_kind(tiny_cfg.type)]
         tiny_cfg.update(tiny)
+        tiny_cfg.pop('trainable', None)  # patterns name blocks of the real size (checked above)
         tiny_cfg.init_cfg = dict(type='Pretrained', checkpoint=ckpt)
         backbone = MODELS.build(tiny_cfg.to_dict())
         backbone.init_weights()

@@ -1,4 +1,10 @@
-"""Test (evaluate) a checkpoint with an OpenMMLab 2.0 config; imports mmpeft first."""
+"""Test (evaluate) a checkpoint with an OpenMMLab 2.0 config; imports mmpeft first.
+
+The checkpoint must set every weight of the model the config builds (a trainable-only file is
+completed from its base weights first): a backbone-only file, a converted file without heads, or
+the checkpoint of another model would otherwise be evaluated with random weights. Pass
+``--allow-partial-checkpoint`` to evaluate anyway.
+"""
 import argparse
 import os
 
@@ -7,8 +13,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmpeft  # noqa: F401  (compat layer + registration)
-from mmpeft.utils.runner_utils import adapt_for_launcher, default_work_dir, finish_distributed
-from mmpeft.utils.trainable_checkpoint import ensure_loader_hook
+
+from runner_utils import adapt_for_launcher, default_work_dir, finish_distributed
 
 
 def parse_args() -> argparse.Namespace:
@@ -17,6 +23,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='the dir to save the evaluation metrics')
     parser.add_argument('--out', help='dump the raw predictions to this pickle file')
+    parser.add_argument('--allow-partial-checkpoint', action='store_true',
+                        help='evaluate even if the checkpoint leaves weights of the model at '
+                        'their initial values (they are listed as a warning)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -31,7 +40,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     if not os.path.isfile(args.checkpoint):
-        raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
+        raise SystemExit(f'error: checkpoint file not found: {args.checkpoint}')
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
@@ -41,8 +50,11 @@ def main() -> None:
     elif cfg.get('work_dir') is None:
         cfg.work_dir = default_work_dir(args.config)
     cfg.load_from = args.checkpoint
-    # a trainable-only checkpoint is completed from the base weights named in the config
-    ensure_loader_hook(cfg, args.checkpoint)
+    # the checkpoint must fit the model (CheckpointLoadHook, a default hook once mmpeft is imported)
+    load_hook = dict(cfg.get('default_hooks', {}).get('checkpoint_load')
+                     or dict(type='CheckpointLoadHook'))
+    load_hook['strict'] = not args.allow_partial_checkpoint
+    cfg.setdefault('default_hooks', {})['checkpoint_load'] = load_hook
     if args.out is not None:
         if not args.out.endswith(('.pkl', '.pickle')):
             raise ValueError(f'--out must be a .pkl file, got {args.out}')

@@ -14,8 +14,14 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmpeft  # noqa: F401  (compat layer + registration)
-from mmpeft.utils.runner_utils import (adapt_for_launcher, default_work_dir, enable_amp,
-                                       finish_distributed, resolve_resume)
+
+from runner_utils import (
+    adapt_for_launcher,
+    default_work_dir,
+    enable_amp,
+    finish_distributed,
+    resolve_resume,
+)
 
 
 def parse_args() -> argparse.Namespace:

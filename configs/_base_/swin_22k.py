@@ -28,10 +28,3 @@ swin_l = dict(
     embed_dims=192,
     num_heads=[6, 12, 24, 48],
     init_cfg=dict(type='Pretrained', checkpoint=swin_l_22k))
-
-# Swin's usual AdamW parameter groups: no weight decay on position tables and norms.
-swin_custom_keys = {
-    'absolute_pos_embed': dict(decay_mult=0.),
-    'relative_position_bias_table': dict(decay_mult=0.),
-    'norm': dict(decay_mult=0.),
-}

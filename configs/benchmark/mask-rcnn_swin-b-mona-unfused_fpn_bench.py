@@ -1,3 +1,9 @@
 # Benchmark: Mona-Swin-B with the literal (unfused) Mona, for comparison with the fused one.
-_base_ = './mask-rcnn_swin-b-full_fpn_bench.py'
-model = dict(backbone=dict(type='MonaSwinTransformer', mona_cfg=dict(fused=False, with_cp=False)))
+_base_ = ['../_base_/mask-rcnn_fpn_bench.py', '../_base_/swin_22k.py']
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='MonaSwinTransformer',
+        **dict(_base_.swin_b, init_cfg=None),
+        mona_cfg=dict(fused=False, with_cp=False)),
+    neck=dict(in_channels=[128, 256, 512, 1024]))

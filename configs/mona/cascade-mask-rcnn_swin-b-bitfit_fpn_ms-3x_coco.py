@@ -1,4 +1,8 @@
-# Mona paper baseline "bitfit": the plain Swin-B of the full fine-tuning config with only the
-# backbone parameters whose names contain one of ['bias'] trained (neck and heads train fully).
-_base_ = './cascade-mask-rcnn_swin-b-full_fpn_ms-3x_coco.py'
-custom_hooks = [dict(type='FreezeBackboneHook', module='backbone', trainable=['bias'])]
+# Mona paper baseline "BitFit": the plain Swin-B with only its bias terms trained (the pattern
+# 'bias' also matches the relative position bias tables, as in the reference); neck and heads
+# train fully. COCO recipe.
+_base_ = ['../_base_/cascade-mask-rcnn_fpn_ms-3x_coco.py', '../_base_/swin_22k.py']
+model = dict(
+    backbone=dict(
+        _delete_=True, type='PlainSwinTransformer', trainable=['bias'], **_base_.swin_b),
+    neck=dict(in_channels=[128, 256, 512, 1024]))

@@ -1,8 +1,8 @@
-# Full fine-tuning baseline of retinanet_swin-l-mona_fpn_1x_voc0712.py: plain Swin-L.
-_base_ = './retinanet_swin-l-mona_fpn_1x_voc0712.py'
+# Mona paper baseline "full" on VOC: the plain Swin-L, every parameter trained.
+_base_ = ['../_base_/retinanet_fpn_1x_voc0712.py', '../_base_/swin_22k.py']
 model = dict(
     backbone=dict(
         _delete_=True,
         type='PlainSwinTransformer',
-        **dict(_base_.swin_l, drop_path_rate=0.2, out_indices=(1, 2, 3))))
-custom_hooks = []  # every backbone parameter trains
+        **dict(_base_.swin_l, drop_path_rate=0.2, out_indices=(1, 2, 3))),
+    neck=dict(in_channels=[384, 768, 1536]))

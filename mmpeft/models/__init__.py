@@ -1,2 +1,2 @@
-"""Models: PEFT backbones and adapters."""
-from . import adapters, backbones, utils  # noqa: F401  (registers the modules)
+"""Models: PEFT methods (``peft``), the backbones they go into (``backbones``), shared utilities."""
+from . import backbones, peft, utils  # noqa: F401  (registers the modules)

@@ -10,9 +10,9 @@ iterations of each model, ``--iters`` rounds time one training iteration of ever
 reported. Peak memory is measured per model in a fresh subprocess (same warm-up and one step):
 ``torch.cuda.max_memory_allocated`` on CUDA, the child's peak RSS (``ru_maxrss``) on CPU.
 
-A config may hold ``benchmark = dict(freeze='backbone', input_grad=True)``: the named sub-module is
-frozen entirely and the preprocessed input image requires grad, so backward runs through the
-whole frozen backbone (input gradients only): the "frozen-backbone floor".
+A config may hold ``benchmark = dict(input_grad=True)``: the preprocessed input image requires
+grad, so that with a wholly frozen backbone (``PlainSwinTransformer(trainable=[])``) backward
+still runs through it (input gradients only): the "frozen-backbone floor".
 
 Columns: trainable parameters and share of the model; median step (s) and its ratio to the first
 config; peak memory; optimizer-state bytes (AdamW moments of the trained parameters); full and
@@ -50,16 +50,43 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--json', help='also write the results to this JSON file')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--child', action='store_true', help=argparse.SUPPRESS)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    for name, low in (('batch', 1), ('img_size', 32), ('iters', 1), ('warmup', 0),
+                      ('infer_iters', 1)):
+        if getattr(args, name) < low:
+            p.error(f"--{name.replace('_', '-')} must be >= {low}, got {getattr(args, name)}")
+    return args
+
+
+def num_classes_of(model_cfg) -> int:
+    """The smallest ``num_classes`` in a detector config (its classification heads)."""
+    found = []
+
+    def visit(obj) -> None:
+        if isinstance(obj, dict):
+            if isinstance(obj.get('num_classes'), int):
+                found.append(obj['num_classes'])
+            for v in obj.values():
+                visit(v)
+        elif isinstance(obj, (list, tuple)):
+            for v in obj:
+                visit(v)
+
+    visit(model_cfg)
+    if not found:
+        raise ValueError('the config has no num_classes: benchmark_peft builds detection '
+                         'batches (boxes, labels, masks) for mmdet detectors only')
+    return min(found)
 
 
 # ----------------------------------------------------------------------------------- building
 def build(config: str, device: str):
     """Build the model and its optimizer wrapper; apply the config's ``benchmark`` options."""
-    import mmpeft  # noqa: F401  (compat + registration)
     from mmengine.config import Config
     from mmengine.optim import build_optim_wrapper
-    from mmengine.registry import DefaultScope, MODELS, init_default_scope
+    from mmengine.registry import MODELS, DefaultScope, init_default_scope
+
+    import mmpeft  # noqa: F401  (compat + registration)
 
     cfg = Config.fromfile(config)
     scope = cfg.get('default_scope', 'mmdet')
@@ -70,17 +97,17 @@ def build(config: str, device: str):
     model = MODELS.build(cfg.model)
     model.to(device)
     model.train()
-    frozen = bench.get('freeze')
-    if frozen:
-        for p in getattr(model, frozen).parameters():
-            p.requires_grad_(False)
+    if 'freeze' in bench:
+        raise ValueError(f"{config}: benchmark.freeze is gone: freeze the backbone in the model, "
+                         "e.g. PlainSwinTransformer(trainable=[])")
     optim_cfg = dict(cfg.optim_wrapper)
     optim_wrapper = build_optim_wrapper(model, optim_cfg)
     return model, optim_wrapper, bench, cfg
 
 
-def make_batch(img_size: int, batch: int, seed: int = 0, n_boxes: int = 4) -> dict:
-    """A fixed synthetic mmdet training batch with boxes and bitmap masks."""
+def make_batch(img_size: int, batch: int, seed: int = 0, n_boxes: int = 4,
+               num_classes: int = 80) -> dict:
+    """A fixed synthetic mmdet training batch with boxes, labels < ``num_classes`` and masks."""
     import numpy as np
     from mmdet.structures import DetDataSample
     from mmdet.structures.mask import BitmapMasks
@@ -100,7 +127,8 @@ def make_batch(img_size: int, batch: int, seed: int = 0, n_boxes: int = 4) -> di
                                         ori_shape=(img_size, img_size), scale_factor=(1., 1.),
                                         pad_shape=(img_size, img_size)))
         s.gt_instances = InstanceData(bboxes=boxes,
-                                      labels=torch.randint(0, 80, (n_boxes, ), generator=g),
+                                      labels=torch.randint(0, num_classes, (n_boxes, ),
+                                                           generator=g),
                                       masks=BitmapMasks(masks, img_size, img_size))
         samples.append(s)
     return dict(inputs=inputs, data_samples=samples)
@@ -148,8 +176,8 @@ def optimizer_state_bytes(optim_wrapper) -> int:
 
 
 def static_stats(model) -> Dict[str, float]:
+    from mmpeft.engine.checkpoint import state_dict_bytes, trainable_state_dict
     from mmpeft.models.utils import count_parameters
-    from mmpeft.utils.trainable_checkpoint import state_dict_bytes, trainable_state_dict
     counts = count_parameters(model)
     return dict(params=counts['total'], trainable=counts['trainable'],
                 share=counts['trainable'] / counts['total'],
@@ -160,8 +188,9 @@ def static_stats(model) -> Dict[str, float]:
 def child_main(args) -> None:
     """Fresh process: build one model, warm up, one step; print peak memory as JSON."""
     torch.manual_seed(args.seed)
-    model, optim_wrapper, bench, _ = build(args.configs[0], args.device)
-    batch = make_batch(args.img_size, args.batch, args.seed)
+    model, optim_wrapper, bench, cfg = build(args.configs[0], args.device)
+    batch = make_batch(args.img_size, args.batch, args.seed,
+                       num_classes=num_classes_of(cfg.model))
     if args.device == 'cuda':
         torch.cuda.reset_peak_memory_stats()
     for _ in range(max(args.warmup, 0) + 1):
@@ -189,11 +218,14 @@ def run(args) -> List[dict]:
     if not args.no_memory:
         mem = {c: peak_memory(c, args) for c in args.configs}
     torch.manual_seed(args.seed)
-    batch = make_batch(args.img_size, args.batch, args.seed)
     entries = []
     for c in args.configs:
-        model, optim_wrapper, bench, _ = build(c, args.device)
-        entries.append(dict(config=c, model=model, optim=optim_wrapper, bench=bench, times=[]))
+        model, optim_wrapper, bench, cfg = build(c, args.device)
+        entries.append(dict(config=c, model=model, optim=optim_wrapper, bench=bench, times=[],
+                            num_classes=num_classes_of(cfg.model)))
+    # one batch for every model: labels valid for the model with the fewest classes
+    batch = make_batch(args.img_size, args.batch, args.seed,
+                       num_classes=min(e['num_classes'] for e in entries))
     for e in entries:
         for _ in range(args.warmup):
             train_step(e['model'], e['optim'], batch, e['bench'])

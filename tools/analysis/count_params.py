@@ -16,8 +16,13 @@ from mmengine.registry import MODELS, init_default_scope
 
 import mmpeft  # noqa: F401  (compat layer + registration)
 from mmpeft.engine.hooks import FreezeBackboneHook
-from mmpeft.utils.params import (FreezeConfigError, apply_freeze, check_trainable_ratio,
-                                 resolve_module, trainable_table)
+from mmpeft.models.utils import (
+    FreezeConfigError,
+    apply_freeze,
+    check_trainable_ratio,
+    resolve_module,
+    trainable_table,
+)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -53,8 +58,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         hook = FreezeBackboneHook(**kwargs)
         report = apply_freeze(resolve_module(model, hook.module), hook.trainable, hook.module)
         focus = hook.module
-        what = ('verified (the module froze itself as the patterns say)'
-                if report.mode == 'verified' else f'{len(report.changed)} tensors frozen')
+        if hook.trainable is None:
+            what = 'the module keeps its own freezing'
+        elif report.mode == 'verified':
+            what = 'verified (the module froze itself as the patterns say)'
+        else:
+            what = f'{len(report.changed)} tensors frozen'
         print(f'FreezeBackboneHook: module={hook.module!r} trainable={hook.trainable}: {what}')
         try:
             check_trainable_ratio(report, hook.max_trainable_ratio)

@@ -10,10 +10,10 @@ import os
 import sys
 
 try:
-    from mmpeft.datasets.synthetic import FORMATS, make_dataset
+    from mmpeft.testing.synthetic import FORMATS, make_dataset
 except ImportError:  # running from a checkout without the package installed
     sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..')))
-    from mmpeft.datasets.synthetic import FORMATS, make_dataset
+    from mmpeft.testing.synthetic import FORMATS, make_dataset
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -31,6 +31,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if len(args.img_size) not in (1, 2):
         parser.error('--img-size takes W or W H')
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        parser.error(f'--out {args.out} is an existing file, not a directory')
+    if args.classes:
+        names = [c.strip() for c in args.classes.split(',') if c.strip()]
+        if args.format == 'ade20k':
+            if not all(n.isdigit() and 1 <= int(n) <= 150 for n in names):
+                parser.error(f'--format ade20k: --classes takes ADE20K label values 1..150 '
+                             f'(integers, e.g. 1,3,13), got {args.classes!r}')
+            args.labels = [int(n) for n in names]
+        args.classes = names
     return args
 
 
@@ -39,12 +49,20 @@ def main(argv=None) -> int:
     kwargs = dict(num_train=args.num_train, num_val=args.num_val, seed=args.seed,
                   img_size=args.img_size[0] if len(args.img_size) == 1 else tuple(args.img_size))
     if args.classes:
-        names = [c.strip() for c in args.classes.split(',') if c.strip()]
         if args.format == 'ade20k':
-            kwargs['labels'] = [int(c) for c in names]
+            kwargs['labels'] = args.labels
         else:
-            kwargs['classes'] = names
-    summary = make_dataset(args.format, args.out, **kwargs)
+            kwargs['classes'] = args.classes
+    try:
+        os.makedirs(args.out, exist_ok=True)
+        summary = make_dataset(args.format, args.out, **kwargs)
+    except OSError as err:
+        print(f'error: cannot write the dataset to --out {args.out}: {err.strerror or err}',
+              file=sys.stderr)
+        return 2
+    except ValueError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
     w, h = summary['img_size']
     print(f"wrote {summary['format']} dataset to {summary['root']} "
           f"({w}x{h}, seed {summary['seed']})")

@@ -1,5 +1,6 @@
 """Training hooks."""
+from .checkpoint_load_hook import CheckpointLoadHook
 from .freeze_backbone_hook import FreezeBackboneHook
 from .trainable_checkpoint_hook import TrainableCheckpointHook
 
-__all__ = ['FreezeBackboneHook', 'TrainableCheckpointHook']
+__all__ = ['CheckpointLoadHook', 'FreezeBackboneHook', 'TrainableCheckpointHook']

@@ -1,8 +1,10 @@
-"""Freeze a sub-module of the model by parameter-name patterns, safely under DDP."""
+"""Freeze a sub-module of the model by parameter-name patterns, safely under DDP; verify and log
+the freezing of any model."""
 import copy
 import logging
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
+import torch
 import torch.nn as nn
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
@@ -10,70 +12,119 @@ from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapper
 from torch.nn.parallel import DistributedDataParallel
 
+from mmpeft.engine.checkpoint import unwrap_model
+from mmpeft.models.utils import (
+    FreezeReport,
+    apply_freeze,
+    check_trainable_ratio,
+    resolve_module,
+    trainable_table,
+)
+from mmpeft.models.utils.freeze import frozen_submodules
 from mmpeft.registry import register_hook
-from mmpeft.utils.params import (FreezeReport, apply_freeze, check_trainable_ratio,
-                                 frozen_in_optimizer, frozen_submodules,
-                                 remove_frozen_from_optimizer, resolve_module, trainable_table)
 
-from .trainable_checkpoint_hook import TrainableCheckpointMixin
+
+def optimizers_of(optim_wrapper: object) -> List[torch.optim.Optimizer]:
+    """The torch optimizers inside an ``OptimWrapper`` or ``OptimWrapperDict``."""
+    if hasattr(optim_wrapper, 'optim_wrappers'):  # OptimWrapperDict
+        return [ow.optimizer for ow in optim_wrapper.optim_wrappers.values()]
+    return [optim_wrapper.optimizer]  # type: ignore[attr-defined]
+
+
+def remove_frozen_from_optimizer(optim_wrapper: object) -> int:
+    """Drop parameters with ``requires_grad=False`` from every param group (and their state).
+
+    Groups are kept even if they become empty, so parameter schedulers that were built per group
+    stay aligned. Returns the number of parameter tensors removed.
+    """
+    removed = 0
+    for opt in optimizers_of(optim_wrapper):
+        for group in opt.param_groups:
+            kept = [p for p in group['params'] if p.requires_grad]
+            for p in group['params']:
+                if not p.requires_grad:
+                    opt.state.pop(p, None)
+            removed += len(group['params']) - len(kept)
+            group['params'] = kept
+    return removed
+
+
+def frozen_in_optimizer(optim_wrapper: object,
+                        model: Optional[nn.Module] = None) -> List[str]:
+    """Parameters with ``requires_grad=False`` still in an optimizer (names if ``model`` given)."""
+    names: Dict[int, str] = {id(p): n for n, p in model.named_parameters()} if model else {}
+    found = []
+    for opt in optimizers_of(optim_wrapper):
+        for group in opt.param_groups:
+            for p in group['params']:
+                if not p.requires_grad:
+                    found.append(names.get(id(p), f'<tensor {tuple(p.shape)}>'))
+    return found
 
 
 @register_hook
-class FreezeBackboneHook(TrainableCheckpointMixin, Hook):
-    """Train only the parameters of ``module`` whose names match ``trainable``.
+class FreezeBackboneHook(Hook):
+    """Train only the parameters of ``module`` whose names match ``trainable``, or verify and log
+    a model that froze itself.
 
-    With mmdet's plain ``SwinTransformer`` this gives the Mona paper's baselines without new
-    backbone classes: ``trainable=[]`` (fixed), ``['bias']`` (BitFit), ``['norm']``
-    (norm-tuning), ``['stages.3.blocks.1']`` (partial-1). A parameter of ``module`` trains iff one
-    pattern is a substring of its name relative to ``module`` (see :mod:`mmpeft.utils.params`);
-    parameters outside ``module`` (neck, heads) are left as they are.
+    mmpeft's backbones freeze themselves in their constructors (the paper's fixed / BitFit /
+    norm-tuning / partial-1 baselines are ``PlainSwinTransformer(trainable=[...])``); mmpeft's
+    configs use this hook with ``trainable=None`` to log the trainable-parameter table and check
+    that nothing changes the freezing during training. With patterns it freezes the module of a
+    model that does not freeze itself (your own model): a parameter of ``module`` trains iff one
+    pattern is a substring of its name relative to ``module`` (see
+    :mod:`mmpeft.models.utils.freeze`); parameters outside ``module`` (neck, heads) are left as
+    they are.
 
-    mmengine wraps the model in DDP and builds the optimizer before any hook runs, so in
-    ``before_run`` the hook freezes, re-wraps a DDP model (no ``find_unused_parameters`` needed)
-    and removes every frozen parameter from the optimizer's param groups. If ``module`` already
-    froze itself exactly as the patterns say (e.g. ``MonaSwinTransformer`` with ``['mona']``),
-    nothing is changed and nothing is re-wrapped; a disagreeing self-frozen module is an error.
-    ``before_train`` (after ``init_weights`` and checkpoint loading) re-asserts the flags and
-    checks the optimizer; every ``before_train_iter`` checks the flags again (a ``train()`` that
-    freezes, like mmdet Swin's ``frozen_stages``, would otherwise break DDP).
+    mmengine wraps the model in DDP and builds the optimizer before any hook runs, so when the
+    hook has to freeze, in ``before_run`` it freezes, re-wraps a DDP model (no
+    ``find_unused_parameters`` needed) and removes every frozen parameter from the optimizer's
+    param groups. If ``module`` already froze itself exactly as the patterns say (e.g.
+    ``MonaSwinTransformer`` with ``['mona']``), nothing is changed and nothing is re-wrapped; a
+    disagreeing self-frozen module is an error. ``before_train`` (after ``init_weights`` and
+    checkpoint loading) re-asserts the flags and checks the optimizer; every ``before_train_iter``
+    checks the flags again (a ``train()`` that freezes, like mmdet Swin's ``frozen_stages``,
+    would otherwise break DDP).
 
     Args:
         module: dotted path of the sub-module to freeze, e.g. ``'backbone'``.
-        trainable: name substrings of the parameters that stay trainable; ``[]`` freezes all.
-            A pattern that matches nothing is an error.
+        trainable: name substrings of the parameters that stay trainable; ``[]`` freezes all;
+            None keeps the module's own freezing (verify and log only). A pattern that matches
+            nothing is an error.
         max_trainable_ratio: fail if more than this fraction of ``module``'s parameter elements
             is trainable (e.g. ``0.05``); None disables the check.
         frozen_eval: keep fully frozen sub-modules in eval mode during training (BN statistics,
             dropout and drop-path off). Default False, as in the original Mona code.
         log_table: log the trainable/total parameter table in ``before_run``.
-        save_trainable_only: write only trainable parameters plus buffers to checkpoints, with the
-            base checkpoints (path, sha256) in ``meta['mmpeft_base']`` (see
-            :mod:`mmpeft.utils.trainable_checkpoint`). Trainable-only checkpoints are restored
-            on load (test, ``load_from``, resume) whatever this flag says.
-        allow_base_mismatch: load a trainable-only checkpoint onto another base checkpoint than
-            recorded (warning instead of error; also ``MMPEFT_ALLOW_BASE_MISMATCH=1``).
     """
     priority = 'VERY_HIGH'
 
     def __init__(self,
                  module: str = 'backbone',
-                 trainable: Sequence[str] = ('mona', ),
+                 trainable: Optional[Sequence[str]] = ('mona', ),
                  max_trainable_ratio: Optional[float] = None,
                  frozen_eval: bool = False,
                  log_table: bool = True,
-                 save_trainable_only: bool = False,
-                 allow_base_mismatch: Optional[bool] = None) -> None:
+                 **kwargs) -> None:
+        moved = {'save_trainable_only', 'allow_base_mismatch'} & set(kwargs)
+        if moved:
+            raise TypeError(
+                f'FreezeBackboneHook no longer takes {sorted(moved)}: trainable-only checkpoints '
+                "are written by custom_hooks=[..., dict(type='TrainableCheckpointHook')], and "
+                'a different base is allowed with MMPEFT_ALLOW_BASE_MISMATCH=1 or '
+                "default_hooks=dict(checkpoint_load=dict(type='CheckpointLoadHook', "
+                'allow_base_mismatch=True))')
+        if kwargs:
+            raise TypeError(f'FreezeBackboneHook got unexpected arguments {sorted(kwargs)}')
         if isinstance(trainable, str):
             raise TypeError(f'trainable must be a list of patterns, got the string {trainable!r}')
         if max_trainable_ratio is not None and not 0 <= max_trainable_ratio <= 1:
             raise ValueError(f'max_trainable_ratio must be in [0, 1], got {max_trainable_ratio}')
         self.module = module
-        self.trainable = list(trainable)
+        self.trainable = None if trainable is None else list(trainable)
         self.max_trainable_ratio = max_trainable_ratio
         self.frozen_eval = frozen_eval
         self.log_table = log_table
-        self.save_trainable_only = save_trainable_only
-        self.allow_base_mismatch = allow_base_mismatch
         self.report: Optional[FreezeReport] = None
         self.rewrapped = False
         self.removed_from_optimizer = 0
@@ -82,7 +133,7 @@ class FreezeBackboneHook(TrainableCheckpointMixin, Hook):
 
     @staticmethod
     def _unwrap(runner) -> nn.Module:
-        return runner.model.module if is_model_wrapper(runner.model) else runner.model
+        return unwrap_model(runner.model)
 
     def _target(self, runner) -> nn.Module:
         return resolve_module(self._unwrap(runner), self.module)
@@ -105,7 +156,9 @@ class FreezeBackboneHook(TrainableCheckpointMixin, Hook):
         if training:
             self.removed_from_optimizer = remove_frozen_from_optimizer(runner.optim_wrapper)
 
-        if report.mode == 'verified':
+        if self.trainable is None:
+            what = f"'{self.module}' keeps its own freezing"
+        elif report.mode == 'verified':
             what = (f"'{self.module}' already trains exactly the parameters matched by "
                     f'{self.trainable}; nothing changed')
         else:

@@ -24,11 +24,12 @@ import torch.nn as nn
 import torch.utils.checkpoint as cp
 from mmseg.models.backbones.vit import VisionTransformer
 
-from mmpeft.models.adapters.hst import FeatureBridge, SideStage
-from mmpeft.models.utils import LoadReport, PEFTBackboneMixin
+from mmpeft.models.peft.hst import FeatureBridge, SideStage
+from mmpeft.models.utils import LoadReport, check_int, load_vit_checkpoint
 from mmpeft.models.utils.attention import skip_attention_weights
-from mmpeft.models.utils.vit_checkpoint import load_vit_checkpoint
 from mmpeft.registry import register_model
+
+from .base import PEFTBackboneMixin
 
 VIT_ARCHS: Dict[str, dict] = {
     'b': dict(embed_dims=768, num_layers=12, num_heads=12),
@@ -83,7 +84,7 @@ class HSTViT(PEFTBackboneMixin, VisionTransformer):
                  side_arch: Union[str, dict] = 'hst-b',
                  side_depths: Optional[Sequence[int]] = None,
                  num_meta_tokens: int = 1,
-                 img_size: int = 224,
+                 img_size: Union[int, Sequence[int]] = 224,
                  patch_size: int = 16,
                  mlp_ratio: int = 4,
                  side_mlp_ratio: float = 4.,
@@ -106,15 +107,21 @@ class HSTViT(PEFTBackboneMixin, VisionTransformer):
                              f'side_depths={depths}')
         if sum(depths) != num_layers or min(depths) < 1:
             raise ValueError(
-                f'side_depths {depths} must be positive and sum to the ViT depth {num_layers}: side '
-                f'block j of stage s reads ViT block j of group s, so every ViT block needs one '
-                f'(ViT-L: [6, 6, 6, 6])')
+                f'side_depths {depths} must be positive and sum to the ViT depth {num_layers}: '
+                'side block j of stage s reads ViT block j of group s, so every ViT block needs '
+                'one (ViT-L: [6, 6, 6, 6])')
         bad = [(d, h) for d, h in zip(dims, heads) if d % h]
         if bad:
             raise ValueError(f'side embed_dims must be divisible by num_heads, got {bad}')
-        if num_meta_tokens < 1:
-            raise ValueError(f'num_meta_tokens must be >= 1, got {num_meta_tokens}')
         init_cfg = self.resolve_pretrained(pretrained, init_cfg)
+        check_int('HSTViT', 'patch_size', patch_size, 1)
+        sizes = img_size if isinstance(img_size, (tuple, list)) else (img_size, img_size)
+        if min(check_int('HSTViT', 'img_size', s, 1) for s in sizes) < patch_size:
+            raise ValueError(
+                f'HSTViT: img_size={img_size} is smaller than patch_size={patch_size}; img_size is '
+                "the pretraining image size of the checkpoint (it sets the position-embedding "
+                'grid), e.g. 224 for ViT-B/16')
+        check_int('HSTViT', 'num_meta_tokens', num_meta_tokens, 1)
         if not set(out_indices) <= {0, 1, 2, 3}:
             raise ValueError(f'out_indices must be side stages 0-3, got {out_indices}')
 
@@ -167,16 +174,29 @@ class HSTViT(PEFTBackboneMixin, VisionTransformer):
         return (name.startswith(self.NEW_PREFIXES)
                 or (name.startswith('layers.') and '.ln' in name))
 
-    def load_pretrained(self, checkpoint: str, map_location: str = 'cpu') -> LoadReport:
+    def load_pretrained(self, checkpoint: str, map_location: str = 'cpu',
+                        allow_missing: bool = False) -> LoadReport:
         """Load a timm or mmseg ViT checkpoint; the ViT LayerNorms must be in it too."""
         report = load_vit_checkpoint(
             self, checkpoint, map_location=map_location,
-            pretrained=lambda n: not n.startswith(self.NEW_PREFIXES))
+            pretrained=lambda n: not n.startswith(self.NEW_PREFIXES),
+            allow_missing=allow_missing)
         self.freeze_backbone()
         return report
 
     def describe(self) -> str:
         return f'HSTViT(side {self.side_dims}, depths {self.side_depths})'
+
+    def _pos_embeding(self, patched_img: torch.Tensor, hw_shape: Sequence[int],
+                      pos_embed: torch.Tensor) -> torch.Tensor:
+        """Add the position embedding, resized (bicubic) from the pretraining grid to the input's
+        grid whenever the grid *shape* differs (mmseg resizes only when the token count differs,
+        so a 16x36 input on a 24x24 checkpoint would reuse the 24x24 layout)."""
+        grid = (self.img_size[0] // self.patch_size, self.img_size[1] // self.patch_size)
+        if tuple(hw_shape) != grid:
+            pos_embed = self.resize_pos_embed(pos_embed, tuple(hw_shape), grid,
+                                              self.interpolate_mode)
+        return self.drop_after_pos(patched_img + pos_embed)
 
     def _block(self, layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
         if self.vit_with_cp and x.requires_grad:
@@ -213,8 +233,9 @@ class HSTViT(PEFTBackboneMixin, VisionTransformer):
         outs, feat, start = [], x, 0
         for s, (stage, bridge) in enumerate(zip(self.side_stages, self.bridges)):
             tokens, hw = stage.embed_input(feat)
+            group = vit_outs[start:start + len(stage.blocks)]
             bridged = [bridge(j, meta, patches, grid, hw)
-                       for j, (meta, patches) in enumerate(vit_outs[start:start + len(stage.blocks)])]
+                       for j, (meta, patches) in enumerate(group)]
             start += len(stage.blocks)
             tokens = stage(tokens, bridged)
             feat = tokens.transpose(1, 2).reshape(x.shape[0], -1, *hw)

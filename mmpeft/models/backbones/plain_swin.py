@@ -1,26 +1,42 @@
-"""mmdet's Swin Transformer with mmpeft's checkpoint detection, for full fine-tuning baselines."""
+"""mmdet's Swin Transformer with mmpeft's checkpoint loading: full fine-tuning and the paper's
+trivial baselines (fixed, BitFit, norm-tuning, partial-1)."""
+from typing import Optional, Sequence
+
 from mmdet.models.backbones.swin import SwinTransformer
 
-from mmpeft.models.utils import PEFTBackboneMixin, load_swin_checkpoint
+from mmpeft.models.utils import match_trainable
 from mmpeft.registry import register_model
+
+from .peft_swin import SwinBackboneMixin
 
 
 @register_model
-class PlainSwinTransformer(SwinTransformer):
-    """mmdet ``SwinTransformer`` with every parameter trainable.
+class PlainSwinTransformer(SwinBackboneMixin, SwinTransformer):
+    """mmdet ``SwinTransformer`` that trains everything, or the parameters named by patterns.
 
-    The baseline backbone of the Mona paper's tables: full fine-tuning as it is, and the fixed,
-    BitFit, norm-tuning and partial-1 baselines together with ``FreezeBackboneHook``. It differs
-    from mmdet's class only in weight loading: ``init_cfg=dict(type='Pretrained', checkpoint=PATH)``
-    accepts the same checkpoint layouts as :class:`MonaSwinTransformer` (auto-detected, through the
-    same code) and refuses a file that covers less than 90% of the Swin weights.
+    ``trainable=None`` (default): full fine-tuning. ``trainable=[...]``: a parameter trains iff one
+    pattern is a substring of its name (:mod:`mmpeft.models.utils.freeze`); the Mona paper's
+    baselines are ``[]`` (fixed), ``['bias']`` (BitFit), ``['norm']`` (norm-tuning) and
+    ``['stages.3.blocks.1']`` (partial-1). The rest is frozen in the constructor, before DDP and
+    the optimizer are built. ``init_cfg=dict(type='Pretrained', checkpoint=PATH)`` accepts the same
+    checkpoint layouts as :class:`MonaSwinTransformer` and requires every Swin weight from it.
+
+    Args:
+        trainable: name patterns of the parameters that train; None trains all.
+        **kwargs: mmdet ``SwinTransformer`` arguments (``frozen_stages`` > 0 is refused: use
+            patterns).
     """
 
-    def init_weights(self) -> None:
-        """Load the ``Pretrained`` checkpoint, or run mmdet's random init without one."""
-        path = PEFTBackboneMixin.pretrained_checkpoint(self)  # type: ignore[arg-type]
-        if path is None:
-            super().init_weights()
-            return
-        load_swin_checkpoint(self, path, map_location=self.init_cfg.get('map_location', 'cpu'),
-                             pretrained=lambda name: True)
+    def __init__(self, *, trainable: Optional[Sequence[str]] = None, **kwargs) -> None:
+        super().__init__(**self.swin_kwargs(kwargs))
+        self.trainable = None if trainable is None else list(trainable)
+        self._trainable_names = None if trainable is None else set(
+            match_trainable(self, trainable, type(self).__name__))
+        self.freeze_backbone()
+
+    def is_trainable_param(self, name: str) -> bool:
+        return self._trainable_names is None or name in self._trainable_names
+
+    def is_pretrained_param(self, name: str) -> bool:
+        """Every Swin weight comes from the checkpoint (frozen or not)."""
+        return True

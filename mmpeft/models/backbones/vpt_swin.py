@@ -11,8 +11,11 @@ Algorithm (official ``PromptedSwinTransformer``, LOCATION='prepend', see the doc
   padding of the patch merging) and re-attached afterwards, and the shifted-window mask is computed
   per forward as in mmdet.
 
-The Swin blocks, attention and patch-merging modules are mmdet's, converted in place
-(``module.__class__`` is swapped), so parameter names and checkpoints are exactly mmdet's.
+The Swin blocks are :class:`~mmpeft.models.backbones.peft_swin.PEFTSwinBlock` s without PEFT
+modules; their attention and the patch merging are mmdet's, converted in place
+(:func:`~mmpeft.models.utils.convert_module`), so parameter names and checkpoints are exactly
+mmdet's. This is the "prompts into attention" way in: the prompts are parameters of the backbone,
+fed to the attention of every block.
 """
 import math
 from typing import List, Optional, Sequence, Tuple
@@ -20,20 +23,13 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torch.utils.checkpoint as cp
-from mmdet.models.backbones.swin import ShiftWindowMSA, SwinBlock, SwinTransformer, WindowMSA
+from mmdet.models.backbones.swin import ShiftWindowMSA, WindowMSA
 from mmdet.models.layers import PatchMerging
 
-from mmpeft.models.utils import SwinPEFTBackboneMixin
+from mmpeft.models.utils import check_int, convert_module
 from mmpeft.registry import register_model
 
-
-def _convert(module: nn.Module, base: type, cls: type, num_prompts: int) -> nn.Module:
-    if type(module) is not base:
-        raise TypeError(f'expected an mmdet {base.__name__}, got {type(module).__name__}')
-    module.__class__ = cls
-    module.num_prompts = num_prompts
-    return module
+from .peft_swin import PEFTSwinTransformer
 
 
 class PromptedWindowMSA(WindowMSA):
@@ -47,7 +43,7 @@ class PromptedWindowMSA(WindowMSA):
     @classmethod
     def convert(cls, module: WindowMSA, num_prompts: int) -> 'PromptedWindowMSA':
         """Turn a built mmdet ``WindowMSA`` into a ``PromptedWindowMSA`` (in place)."""
-        return _convert(module, WindowMSA, cls, num_prompts)  # type: ignore[return-value]
+        return convert_module(module, WindowMSA, cls, num_prompts=num_prompts)
 
     def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         """x: ``(num_windows*B, P + Wh*Ww, C)`` (batch-major windows); mask: ``(nW, Wh*Ww, Wh*Ww)``
@@ -86,9 +82,9 @@ class PromptedShiftWindowMSA(ShiftWindowMSA):
     @classmethod
     def convert(cls, module: ShiftWindowMSA, num_prompts: int) -> 'PromptedShiftWindowMSA':
         """Turn a built mmdet ``ShiftWindowMSA`` (and its ``w_msa``) into the prompted version."""
-        _convert(module, ShiftWindowMSA, cls, num_prompts)
+        module = convert_module(module, ShiftWindowMSA, cls, num_prompts=num_prompts)
         PromptedWindowMSA.convert(module.w_msa, num_prompts)
-        return module  # type: ignore[return-value]
+        return module
 
     def shift_mask(self, H_pad: int, W_pad: int, device: torch.device) -> torch.Tensor:
         """mmdet's SW-MSA mask ``(nW, ws*ws, ws*ws)`` (0 / -100) for a padded ``H_pad x W_pad``."""
@@ -136,30 +132,6 @@ class PromptedShiftWindowMSA(ShiftWindowMSA):
         return self.drop(torch.cat([prompt_out, x], dim=1))
 
 
-class VPTSwinBlock(SwinBlock):
-    """mmdet ``SwinBlock`` whose attention is :class:`PromptedShiftWindowMSA`; the prompts go
-    through ``norm1``, the residuals, ``norm2`` and the FFN like image tokens.
-
-    Only differs from mmdet's forward in using non-reentrant checkpointing with ``with_cp``.
-    """
-
-    @classmethod
-    def convert(cls, block: SwinBlock, num_prompts: int) -> 'VPTSwinBlock':
-        """Turn a built mmdet ``SwinBlock`` into a ``VPTSwinBlock`` (in place)."""
-        _convert(block, SwinBlock, cls, num_prompts)
-        PromptedShiftWindowMSA.convert(block.attn, num_prompts)
-        return block  # type: ignore[return-value]
-
-    def _forward(self, x: torch.Tensor, hw_shape: Sequence[int]) -> torch.Tensor:
-        x = self.attn(self.norm1(x), hw_shape) + x
-        return self.ffn(self.norm2(x), identity=x)
-
-    def forward(self, x: torch.Tensor, hw_shape: Sequence[int]) -> torch.Tensor:
-        if self.with_cp and x.requires_grad:
-            return cp.checkpoint(self._forward, x, hw_shape, use_reentrant=False)
-        return self._forward(x, hw_shape)
-
-
 class PromptedPatchMerging(PatchMerging):
     """mmcv/mmdet ``PatchMerging`` (``nn.Unfold``) that carries P prompt tokens along.
 
@@ -174,7 +146,7 @@ class PromptedPatchMerging(PatchMerging):
     @classmethod
     def convert(cls, module: PatchMerging, num_prompts: int) -> 'PromptedPatchMerging':
         """Turn a built mmdet ``PatchMerging`` into a ``PromptedPatchMerging`` (in place)."""
-        return _convert(module, PatchMerging, cls, num_prompts)  # type: ignore[return-value]
+        return convert_module(module, PatchMerging, cls, num_prompts=num_prompts)
 
     def forward(self, x: torch.Tensor,
                 input_size: Sequence[int]) -> Tuple[torch.Tensor, Tuple[int, int]]:
@@ -190,7 +162,7 @@ class PromptedPatchMerging(PatchMerging):
 
 
 @register_model
-class VPTSwin(SwinPEFTBackboneMixin, SwinTransformer):
+class VPTSwin(PEFTSwinTransformer):
     """VPT (prepend) on mmdet's ``SwinTransformer``; only the prompt tokens train.
 
     P learnable prompt tokens are prepended to the token sequence of every image. In each block the
@@ -211,7 +183,8 @@ class VPTSwin(SwinPEFTBackboneMixin, SwinTransformer):
 
     Prompts are initialised U(-v, v) with ``v = sqrt(6 / (in_channels * patch**2 + embed_dims))``
     (stage-0 width for every stage; Swin-B: 0.1846). Prompt dropout (default 0.1 deep, 0 shallow)
-    is applied to each stage's prompt tensor before the stage. The prompts are removed before every
+    is applied to each stage's prompts before the stage, with one mask per image (as the official
+    code, which expands the prompts to the batch first). The prompts are removed before every
     output; outputs are mmdet's (``norm{i}`` of the stage output, strides 4/8/16/32,
     ``out_indices``). The output norms are frozen at identity, as in :class:`MonaSwinTransformer`.
 
@@ -240,19 +213,18 @@ class VPTSwin(SwinPEFTBackboneMixin, SwinTransformer):
                  prompt_dropout: Optional[float] = None,
                  frozen_eval: bool = True,
                  **kwargs) -> None:
-        if num_prompts < 0:
-            raise ValueError(f'num_prompts must be >= 0, got {num_prompts}')
-        super().__init__(**self.swin_kwargs(kwargs))
-        self.num_prompts = P = int(num_prompts)
+        P = check_int('VPTSwin', 'num_prompts', num_prompts, 0)
+        super().__init__(method=None, **kwargs)
+        self.num_prompts = P
         self.deep = bool(deep)
         self.frozen_eval = bool(frozen_eval)
         if prompt_dropout is None:
             prompt_dropout = 0.1 if self.deep else 0.0
         self.prompt_dropout = nn.Dropout(prompt_dropout)
 
-        for i, stage in enumerate(self.stages):
+        for stage in self.stages:
             for block in stage.blocks:
-                VPTSwinBlock.convert(block, P)
+                PromptedShiftWindowMSA.convert(block.attn, P)
             if stage.downsample is not None and not self.deep:
                 PromptedPatchMerging.convert(stage.downsample, P)
 
@@ -284,7 +256,7 @@ class VPTSwin(SwinPEFTBackboneMixin, SwinTransformer):
 
     def is_trainable_param(self, name: str) -> bool:
         """Only the prompt embeddings train."""
-        return name in self._prompt_names
+        return name in getattr(self, '_prompt_names', ())  # none yet while the base class builds
 
     def stage_prompts(self, i: int) -> Optional[torch.Tensor]:
         """Deep mode: the ``(depths[i], P, C_i)`` prompts of stage ``i`` (None if P = 0)."""
@@ -317,15 +289,17 @@ class VPTSwin(SwinPEFTBackboneMixin, SwinTransformer):
             x = x + self.absolute_pos_embed
         x = self.drop_after_pos(x)
         B = x.shape[0]
-        if P and not self.deep:
-            x = torch.cat([self.prompt_dropout(self.prompt_embeddings).expand(B, -1, -1), x], 1)
+        if P and not self.deep:  # one dropout mask per image
+            x = torch.cat([self.prompt_dropout(self.prompt_embeddings.expand(B, -1, -1)), x], 1)
 
         outs = []
         for i, stage in enumerate(self.stages):
             if P and self.deep:
-                prompts = self.prompt_dropout(self.stage_prompts(i))
+                prompts = self.stage_prompts(i)  # (depth, P, C)
+                # (depth, B, P, C): one dropout mask per image
+                prompts = self.prompt_dropout(prompts.unsqueeze(1).expand(-1, B, -1, -1))
                 for j, block in enumerate(stage.blocks):
-                    x = block(torch.cat([prompts[j].expand(B, -1, -1), x], dim=1), hw_shape)
+                    x = block(torch.cat([prompts[j], x], dim=1), hw_shape)
                     x = x[:, P:]  # the next block replaces them
             else:
                 for block in stage.blocks:

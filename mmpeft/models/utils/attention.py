@@ -12,9 +12,9 @@ def skip_attention_weights(module: nn.Module) -> int:
 
     mmcv's ``MultiheadAttention`` wrapper never asks for the weights but calls
     ``nn.MultiheadAttention`` with the default ``need_weights=True``, which materialises the
-    ``(B, N, N)`` head-averaged map and takes the slow path. With ``need_weights=False`` PyTorch uses
-    ``scaled_dot_product_attention``: same outputs and parameters, less memory. Returns the number of
-    attention modules changed; idempotent.
+    ``(B, N, N)`` head-averaged map and takes the slow path. With ``need_weights=False`` PyTorch
+    uses ``scaled_dot_product_attention``: same outputs and parameters, less memory. Returns the
+    number of attention modules changed; idempotent.
     """
     changed = 0
     for m in module.modules():

@@ -1,45 +1,41 @@
-"""Freezing helpers shared by the PEFT backbones.
+"""Freezing and trainable-parameter accounting: the one place that sets ``requires_grad``.
 
-A PEFT backbone freezes everything except its own new parameters *in the constructor* (mmengine
-wraps the model in DDP and builds the optimizer before ``init_weights()`` runs) and re-asserts the
-freezing after every operation that may touch ``requires_grad`` (``init_weights``, weight loading,
-``train()``). :class:`PEFTBackboneMixin` bundles that protocol; a backbone only says which
-parameters train (:meth:`PEFTBackboneMixin.is_trainable_param`) and how to load pretrained weights
-(:meth:`PEFTBackboneMixin.load_pretrained`).
+Two ways to say what trains, both relative to a module (``module.named_parameters()`` names):
+
+* a rule, ``trainable(name) -> bool`` (:func:`freeze_except`), used by the PEFT backbones in their
+  constructors (the parameters of the method's modules train);
+* name patterns (:func:`pattern_rule`, :func:`apply_freeze`): a parameter stays trainable iff one
+  of the patterns is a **substring of its name**, e.g. ``stages.3.blocks.1.attn.w_msa.qkv.bias``
+  inside ``model.backbone``. An empty pattern list freezes everything. Substrings may over-match
+  (``'blocks.1'`` also matches ``'blocks.10'``): end a pattern with ``'.'`` to anchor it at a name
+  boundary. A pattern that matches nothing is an error. Used by ``PlainSwinTransformer(trainable=
+  [...])`` (the paper's fixed / BitFit / norm-tuning / partial-1 baselines) and by
+  ``FreezeBackboneHook``.
 """
-from typing import Callable, Dict, Iterable, Optional, Tuple, Type
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Type
 
 import torch.nn as nn
-from mmengine.logging import MMLogger
+
+
+class FreezeConfigError(ValueError):
+    """The freezing specification does not fit the model (bad path, pattern matching nothing)."""
+
+
+class FreezeMismatchError(RuntimeError):
+    """A module is already partially frozen in a way that disagrees with the patterns."""
 
 
 def freeze_except(module: nn.Module, trainable: Callable[[str], bool]) -> Tuple[int, int]:
     """Set ``requires_grad`` of every parameter of ``module`` to ``trainable(name)``.
 
-    Idempotent. ``name`` is the parameter name relative to ``module``.
-
-    Returns:
-        ``(num_trainable, num_frozen)`` counted in scalar elements.
+    Idempotent. Returns ``(num_trainable, num_frozen)`` in scalar elements.
     """
-    n_train = n_frozen = 0
     for name, param in module.named_parameters():
-        flag = bool(trainable(name))
-        param.requires_grad_(flag)
-        if flag:
-            n_train += param.numel()
-        else:
-            n_frozen += param.numel()
-    return n_train, n_frozen
-
-
-def module_prefixes(module: nn.Module, types: Tuple[Type[nn.Module], ...]) -> Tuple[str, ...]:
-    """Names (relative to ``module``) of all submodules that are instances of ``types``."""
-    return tuple(name for name, m in module.named_modules() if name and isinstance(m, types))
-
-
-def under_prefixes(name: str, prefixes: Iterable[str]) -> bool:
-    """Whether parameter ``name`` belongs to a submodule named by one of ``prefixes``."""
-    return any(name.startswith(p + '.') for p in prefixes)
+        param.requires_grad_(bool(trainable(name)))
+    counts = count_parameters(module)
+    return counts['trainable'], counts['frozen']
 
 
 def count_parameters(module: nn.Module) -> Dict[str, int]:
@@ -52,71 +48,219 @@ def count_parameters(module: nn.Module) -> Dict[str, int]:
     return dict(total=total, trainable=trainable, frozen=total - trainable)
 
 
-class PEFTBackboneMixin:
-    """Freeze-everything-but-the-PEFT-parameters protocol for backbones.
+def module_prefixes(module: nn.Module, types: Tuple[Type[nn.Module], ...]) -> Tuple[str, ...]:
+    """Names (relative to ``module``) of all submodules that are instances of ``types``."""
+    return tuple(name for name, m in module.named_modules() if name and isinstance(m, types))
 
-    Put it *before* the backbone base class (``class X(PEFTBackboneMixin, SwinTransformer)``) and
-    call :meth:`freeze_backbone` at the end of ``__init__``. Subclasses implement
-    :meth:`is_trainable_param` and, for ``init_cfg=dict(type='Pretrained', checkpoint=...)``,
-    :meth:`load_pretrained`. Frozen modules are *not* put in eval mode (drop-path and dropout in the
-    frozen network stay active in training, as in the reference implementations).
+
+def under_prefixes(name: str, prefixes: Iterable[str]) -> bool:
+    """Whether parameter ``name`` belongs to a submodule named by one of ``prefixes``."""
+    return any(name.startswith(p + '.') for p in prefixes)
+
+
+# ------------------------------------------------------------------------------ patterns
+def as_patterns(patterns: Iterable[str]) -> Tuple[str, ...]:
+    """Validate a list of trainable patterns (non-empty strings; a bare string is refused)."""
+    if isinstance(patterns, str):
+        raise FreezeConfigError(
+            f'trainable patterns must be a list of strings, got the string {patterns!r} '
+            f'(write [{patterns!r}])')
+    pats = tuple(patterns)
+    for p in pats:
+        if not isinstance(p, str) or not p:
+            raise FreezeConfigError(f'trainable patterns must be non-empty strings, got {p!r}')
+    return pats
+
+
+def match_trainable(module: nn.Module, patterns: Iterable[str],
+                    module_name: str = 'module') -> Set[str]:
+    """Names (relative to ``module``) of the parameters matched by ``patterns``.
+
+    Raises:
+        FreezeConfigError: a pattern matches no parameter of ``module``.
     """
+    pats = as_patterns(patterns)
+    names = [n for n, _ in module.named_parameters()]
+    matched: Set[str] = set()
+    unmatched = []
+    for pat in pats:
+        hits = {n for n in names if pat in n}
+        if not hits:
+            unmatched.append(pat)
+        matched |= hits
+    if unmatched:
+        examples = ', '.join(names[:6]) + (', ...' if len(names) > 6 else '')
+        raise FreezeConfigError(
+            f"trainable pattern(s) {unmatched} match no parameter of '{module_name}' "
+            f'({len(names)} parameters; patterns are substrings of names relative to '
+            f"'{module_name}', e.g. {examples})")
+    return matched
 
-    @staticmethod
-    def resolve_pretrained(pretrained: Optional[str], init_cfg: Optional[dict]) -> Optional[dict]:
-        """``init_cfg`` with the OpenMMLab ``pretrained=PATH`` alias turned into a ``Pretrained``
-        ``init_cfg``; both at once are refused."""
-        if pretrained is None:
-            return init_cfg
-        if init_cfg:
-            raise ValueError('init_cfg and pretrained cannot be specified at the same time')
-        return dict(type='Pretrained', checkpoint=pretrained)
 
-    def is_trainable_param(self, name: str) -> bool:
-        """Whether parameter ``name`` (relative to the backbone) is a PEFT parameter."""
-        raise NotImplementedError
+def pattern_rule(module: nn.Module, patterns: Iterable[str],
+                 module_name: str = 'module') -> Callable[[str], bool]:
+    """The ``trainable(name)`` rule of ``patterns`` on ``module`` (each pattern must match)."""
+    return match_trainable(module, patterns, module_name).__contains__
 
-    def freeze_backbone(self) -> Tuple[int, int]:
-        """(Re-)apply the freezing; idempotent. Returns ``(num_trainable, num_frozen)``."""
-        return freeze_except(self, self.is_trainable_param)  # type: ignore[arg-type]
 
-    def load_pretrained(self, checkpoint: str, map_location: str = 'cpu') -> object:
-        """Load pretrained backbone weights from ``checkpoint`` (file path)."""
-        raise NotImplementedError(f'{type(self).__name__} cannot load pretrained weights')
+@dataclass
+class FreezeReport:
+    """What :func:`apply_freeze` did to a module."""
+    module_name: str
+    mode: str  # 'frozen': flags were set; 'verified': the module already matched the patterns
+    changed: List[str] = field(default_factory=list)
+    trainable: List[str] = field(default_factory=list)
+    num_trainable: int = 0
+    num_total: int = 0
 
-    def pretrained_checkpoint(self) -> Optional[str]:
-        """The checkpoint path of a ``Pretrained`` ``init_cfg``; None without one.
+    @property
+    def ratio(self) -> float:
+        """Trainable fraction of the module's parameter elements."""
+        return self.num_trainable / self.num_total if self.num_total else 0.0
 
-        Raises:
-            ValueError: ``init_cfg`` is set but is not a single ``Pretrained`` dict.
-        """
-        cfg = getattr(self, 'init_cfg', None)
-        if not cfg:
-            return None
-        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained' and cfg.get('checkpoint'):
-            return str(cfg['checkpoint'])
-        raise ValueError(f'{type(self).__name__} only supports '
-                         f"init_cfg=dict(type='Pretrained', checkpoint=PATH) or None, got {cfg}")
 
-    def init_weights(self) -> None:
-        """Load the ``Pretrained`` checkpoint (or run the base class init), then re-freeze."""
-        path = self.pretrained_checkpoint()
-        if path is None:
-            super().init_weights()  # type: ignore[misc]
-        else:
-            self.load_pretrained(path, map_location=self.init_cfg.get('map_location', 'cpu'))
-        self.freeze_backbone()
-        counts = count_parameters(self)  # type: ignore[arg-type]
-        MMLogger.get_current_instance().info(
-            f'{self.describe()}: {counts["trainable"]:,} trainable of {counts["total"]:,} '
-            f'parameters ({counts["trainable"] / counts["total"]:.2%})')
+def summarise(names: Sequence[str], limit: int = 8) -> str:
+    """``a, b, c, ... (N more)`` for log and error messages."""
+    names = sorted(names)
+    more = f', ... ({len(names) - limit} more)' if len(names) > limit else ''
+    return ', '.join(names[:limit]) + more
 
-    def describe(self) -> str:
-        """Short name used in log messages."""
-        return type(self).__name__
 
-    def train(self, mode: bool = True):
-        """Set train/eval mode like ``nn.Module`` and re-assert the freezing."""
-        super().train(mode)  # type: ignore[misc]
-        self.freeze_backbone()
-        return self
+def apply_freeze(module: nn.Module, trainable_patterns: Optional[Iterable[str]],
+                 module_name: str = 'module') -> FreezeReport:
+    """Freeze ``module`` to the patterns, or verify a module that froze itself.
+
+    * ``trainable_patterns`` None: nothing changes; the report describes the module as it is
+      (``mode='verified'``).
+    * The trainable set already equals the patterns' set: nothing changes (``mode='verified'``).
+    * Every parameter is trainable (an ordinary module): freeze (``mode='frozen'``).
+    * Otherwise something else (e.g. a PEFT backbone's constructor) froze a different set:
+      :class:`FreezeMismatchError`, naming the disagreeing parameters.
+    """
+    params = list(module.named_parameters())
+    current = {n for n, p in params if p.requires_grad}
+    expected = current if trainable_patterns is None else match_trainable(
+        module, trainable_patterns, module_name)
+    if current == expected:
+        mode, changed = 'verified', []
+    elif len(current) == len(params):
+        mode = 'frozen'
+        freeze_except(module, expected.__contains__)
+        changed = sorted(current - expected)
+    else:
+        extra, missing = current - expected, expected - current
+        msg = [f"'{module_name}' ({type(module).__name__}) is already partially frozen and its "
+               f'trainable parameters disagree with the trainable patterns '
+               f'{list(as_patterns(trainable_patterns))}:']
+        if extra:
+            msg.append(f'  trainable but not matched ({len(extra)}): {summarise(extra)}')
+        if missing:
+            msg.append(f'  matched but frozen ({len(missing)}): {summarise(missing)}')
+        msg.append('Use the patterns that describe what the module trains itself, or a module '
+                   'that does not freeze itself.')
+        raise FreezeMismatchError('\n'.join(msg))
+    counts = count_parameters(module)
+    return FreezeReport(module_name=module_name, mode=mode, changed=changed,
+                        trainable=sorted(expected), num_trainable=counts['trainable'],
+                        num_total=counts['total'])
+
+
+def check_trainable_ratio(report: FreezeReport, max_ratio: Optional[float]) -> None:
+    """Raise :class:`FreezeConfigError` if more than ``max_ratio`` of the module trains."""
+    if max_ratio is None:
+        return
+    if report.ratio > max_ratio:
+        raise FreezeConfigError(
+            f"{report.num_trainable:,} of {report.num_total:,} parameters of "
+            f"'{report.module_name}' are trainable ({report.ratio:.4%}), more than "
+            f'max_trainable_ratio={max_ratio} ({max_ratio:.4%}); trainable: '
+            f'{summarise(report.trainable)}')
+
+
+def resolve_module(model: nn.Module, path: str) -> nn.Module:
+    """The submodule of ``model`` at dotted ``path`` (``'backbone'``, ``'backbone.stages'``).
+
+    Raises:
+        FreezeConfigError: no such submodule; the message lists the valid children.
+    """
+    module = model
+    walked: List[str] = []
+    for part in path.split('.'):
+        child = module._modules.get(part) if part else None
+        if not isinstance(child, nn.Module):
+            where = '.'.join(walked) or type(model).__name__
+            children = ', '.join(n for n, _ in module.named_children()) or '(none)'
+            raise FreezeConfigError(
+                f"module '{path}' does not exist: '{where}' has no child '{part}' "
+                f'(its children: {children})')
+        module = child
+        walked.append(part)
+    return module
+
+
+# ------------------------------------------------------------------------------ accounting
+def param_counts(model: nn.Module) -> 'OrderedDict[str, Tuple[int, int]]':
+    """``{child name: (trainable, total)}`` over the top-level children with parameters.
+
+    Parameters owned directly by ``model`` are counted under ``'(root)'``.
+    """
+    counts: 'OrderedDict[str, Tuple[int, int]]' = OrderedDict()
+    for name, child in model.named_children():
+        c = count_parameters(child)
+        if c['total']:
+            counts[name] = (c['trainable'], c['total'])
+    own = nn.ParameterList(model.parameters(recurse=False))
+    if len(own):
+        c = count_parameters(own)
+        counts['(root)'] = (c['trainable'], c['total'])
+    return counts
+
+
+def _pct(num: int, den: int) -> str:
+    return f'{100.0 * num / den:.2f}%' if den else 'n/a'
+
+
+def trainable_table(model: nn.Module, focus: Optional[str] = 'backbone') -> str:
+    """A text table of trainable/total parameters per top-level child, a total row and the
+    trainable share of the ``focus`` submodule (dotted path; skipped if it does not exist)."""
+    counts = param_counts(model)
+    total = count_parameters(model)
+    rows = [(name, f'{t:,}', f'{n:,}', _pct(t, n)) for name, (t, n) in counts.items()]
+    rows.append(('total', f"{total['trainable']:,}", f"{total['total']:,}",
+                 _pct(total['trainable'], total['total'])))
+    header = ('module', 'trainable', 'total', 'trainable %')
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(4)]
+
+    def fmt(r: Sequence[str]) -> str:
+        return '  '.join([r[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(r[1:], widths[1:])])
+
+    rule = '-' * len(fmt(header))
+    lines = [fmt(header), rule] + [fmt(r) for r in rows[:-1]] + [rule, fmt(rows[-1])]
+    if focus:
+        try:
+            sub = resolve_module(model, focus)
+        except FreezeConfigError:
+            sub = None
+        if sub is not None:
+            c = count_parameters(sub)
+            lines.append(f"{focus} trainable share: {_pct(c['trainable'], c['total'])} "
+                         f"({c['trainable']:,} / {c['total']:,})")
+    return '\n'.join(lines)
+
+
+def frozen_submodules(module: nn.Module) -> List[nn.Module]:
+    """The largest submodules of ``module`` (itself included) that own parameters, none of them
+    trainable. Parameter-free modules (dropout, drop-path) are only included via such a parent.
+    """
+    out: List[nn.Module] = []
+
+    def visit(m: nn.Module) -> None:
+        c = count_parameters(m)
+        if c['total'] and not c['trainable']:
+            out.append(m)
+            return
+        for child in m.children():
+            visit(child)
+
+    visit(module)
+    return out

@@ -19,16 +19,21 @@ frozen at identity, as in the reference code). Relative position bias tables are
 """
 import re
 from collections import OrderedDict
-from typing import Callable, Dict, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.logging import MMLogger
 
-from .freeze import PEFTBackboneMixin
-from .checkpoint import (CheckpointMismatchError, LoadReport, StateDict,
-                         load_checked_state_dict, read_state_dict, select_backbone_keys)
+from .checkpoint import (
+    CheckpointFormat,
+    CheckpointMismatchError,
+    LoadReport,
+    StateDict,
+    load_backbone_checkpoint,
+    select_backbone_keys,
+)
 
 OFFICIAL_ADAPTER_NAMES = {'my_module_1': 'mona1', 'my_module_2': 'mona2'}
 _OUT_NORM = re.compile(r'^norm\d+\.')
@@ -37,14 +42,10 @@ _BACKBONE_KEYS = ('stages.', 'patch_embed.', 'absolute_pos_embed')
 _OFFICIAL_ADAPTER = re.compile(r'^(layers\.\d+\.blocks\.\d+\.)(my_module_[12])(\..+)$')
 
 
-def is_out_norm_key(key: str) -> bool:
-    """``norm0.weight`` etc.: the output norms that are never pretrained."""
-    return bool(_OUT_NORM.match(key))
-
-
-def is_derived_key(key: str) -> bool:
-    """Buffers the model recomputes from its configuration (relative position index, masks)."""
-    return bool(_DERIVED.search(key))
+def is_not_pretrained(key: str) -> bool:
+    """Keys no Swin checkpoint provides: the output norms (``norm0.weight`` ..., kept at
+    identity) and the buffers the model recomputes (relative position index, masks)."""
+    return bool(_OUT_NORM.match(key) or _DERIVED.search(key))
 
 
 def detect_swin_layout(state: StateDict) -> str:
@@ -83,21 +84,17 @@ def microsoft_to_mmdet(state: StateDict) -> StateDict:
     return converted
 
 
-def convert_swin_state_dict(state: StateDict,
-                            prefix: Optional[str] = None) -> Tuple[StateDict, str, int]:
-    """Bring any supported Swin state dict to mmpeft's backbone layout (no prefix).
+def swin_to_model_layout(state: StateDict) -> Tuple[StateDict, str]:
+    """Bring a prefix-free Swin state dict into mmpeft's backbone layout.
 
-    Returns:
-        ``(state, layout, num_ignored_non_backbone_keys)``; derived buffers and output norms are
-        removed.
+    Returns ``(state, layout)`` (see :func:`detect_swin_layout`); derived buffers and output norms
+    are removed.
     """
-    state, ignored = select_backbone_keys(state, prefix)
     layout = detect_swin_layout(state)
     if layout in ('microsoft', 'mona-official'):
         state = microsoft_to_mmdet(state)
-    state = OrderedDict(
-        (k, v) for k, v in state.items() if not is_derived_key(k) and not is_out_norm_key(k))
-    return state, layout, len(ignored)
+    state = OrderedDict((k, v) for k, v in state.items() if not is_not_pretrained(k))
+    return state, layout
 
 
 def resize_relative_position_tables(state: StateDict, model: nn.Module,
@@ -128,42 +125,17 @@ def resize_relative_position_tables(state: StateDict, model: nn.Module,
     return resized
 
 
-def load_swin_checkpoint(model: nn.Module,
-                         filename: str,
-                         *,
-                         map_location: str = 'cpu',
-                         prefix: Optional[str] = None,
-                         min_ratio: float = 0.9,
-                         pretrained: Optional[Callable[[str], bool]] = None,
-                         logger: Optional[MMLogger] = None) -> LoadReport:
+SWIN_FORMAT = CheckpointFormat(
+    family='Swin', convert=swin_to_model_layout, adapt=resize_relative_position_tables,
+    not_pretrained=is_not_pretrained)
+
+
+def load_swin_checkpoint(model: nn.Module, filename: str, **kwargs) -> LoadReport:
     """Load any supported Swin checkpoint into an mmdet-style Swin backbone, with checks.
 
-    The share of the parameters that must come from the file (``pretrained``; default: the
-    backbone's frozen parameters), output norms excluded, must reach ``min_ratio``; matched keys
-    must have the right shape.
-
-    Raises:
-        FileNotFoundError, mmpeft.compat.UnsafeCheckpointError, CheckpointMismatchError.
+    Keyword arguments as :func:`~mmpeft.models.utils.checkpoint.load_backbone_checkpoint`.
     """
-    logger = logger or MMLogger.get_current_instance()
-    raw = read_state_dict(filename, map_location=map_location)
-    state, layout, n_ignored = convert_swin_state_dict(raw, prefix)
-    logger.info(f'{filename}: Swin checkpoint layout "{layout}"'
-                + (f', {n_ignored} non-backbone keys ignored' if n_ignored else ''))
-    resize_relative_position_tables(state, model, logger)
-    if pretrained is None:
-        pretrained = {n for n, p in model.named_parameters() if not p.requires_grad}.__contains__
-    report = load_checked_state_dict(
-        model,
-        state,
-        filename,
-        required=lambda n: pretrained(n) and not is_out_norm_key(n),
-        expected_missing=lambda n: not pretrained(n) or is_out_norm_key(n),
-        derived=is_derived_key,
-        min_ratio=min_ratio,
-        logger=logger)
-    report.notes['layout'] = layout
-    return report
+    return load_backbone_checkpoint(model, filename, SWIN_FORMAT, **kwargs)
 
 
 def to_mmpeft_checkpoint(state: StateDict, prefix: Optional[str] = None,
@@ -175,37 +147,8 @@ def to_mmpeft_checkpoint(state: StateDict, prefix: Optional[str] = None,
 
     Returns ``({out_prefix + key: tensor}, layout)`` with keys in mmpeft's backbone layout.
     """
-    converted, layout, _ = convert_swin_state_dict(state, prefix)
+    converted, layout = swin_to_model_layout(select_backbone_keys(state, prefix)[0])
     if layout == 'unknown':
         raise CheckpointMismatchError('no Swin keys (layers.* or stages.*) found')
     return OrderedDict((out_prefix + k, v.contiguous()) for k, v in converted.items()
                        if k.startswith(_BACKBONE_KEYS)), layout
-
-
-class SwinPEFTBackboneMixin(PEFTBackboneMixin):
-    """:class:`PEFTBackboneMixin` for mmdet-Swin based backbones: loads every Swin layout."""
-
-    @classmethod
-    def swin_kwargs(cls, kwargs: dict) -> dict:
-        """Check mmdet ``SwinTransformer`` kwargs for a PEFT backbone and normalise them.
-
-        ``frozen_stages`` > 0 is refused (mmdet would freeze the PEFT parameters of the first
-        stages and put them in eval mode; the Swin weights are frozen anyway); ``pretrained=PATH``
-        becomes a ``Pretrained`` ``init_cfg``.
-        """
-        kwargs = dict(kwargs)
-        frozen_stages = kwargs.get('frozen_stages', -1)
-        if frozen_stages > 0:
-            raise ValueError(
-                f'{cls.__name__}: frozen_stages={frozen_stages} would freeze the PEFT parameters '
-                'of the first stages and put them in eval mode; the Swin weights are frozen '
-                'anyway. Use frozen_stages=-1 (or 0).')
-        kwargs['init_cfg'] = cls.resolve_pretrained(kwargs.pop('pretrained', None),
-                                                    kwargs.get('init_cfg'))
-        return kwargs
-
-    def load_pretrained(self, checkpoint: str, map_location: str = 'cpu') -> LoadReport:
-        """Load a Swin checkpoint in any supported layout (see :func:`load_swin_checkpoint`)."""
-        report = load_swin_checkpoint(self, checkpoint, map_location=map_location)  # type: ignore
-        self.freeze_backbone()
-        return report

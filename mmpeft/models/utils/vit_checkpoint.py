@@ -17,13 +17,18 @@ resolution is resized bicubically to the model's grid.
 """
 import re
 from collections import OrderedDict
-from typing import Callable, Optional, Tuple
+from typing import Optional, Tuple
 
 import torch.nn as nn
 from mmengine.logging import MMLogger
 
-from .checkpoint import (CheckpointMismatchError, LoadReport, StateDict, load_checked_state_dict,
-                         read_state_dict, select_backbone_keys)
+from .checkpoint import (
+    CheckpointFormat,
+    CheckpointMismatchError,
+    LoadReport,
+    StateDict,
+    load_backbone_checkpoint,
+)
 
 _TIMM_RULES = (
     (re.compile(r'^patch_embed\.proj\.'), 'patch_embed.projection.'),
@@ -77,62 +82,33 @@ def resize_pos_embed(state: StateDict, model: nn.Module,
     return True
 
 
-def convert_vit_state_dict(state: StateDict,
-                           prefix: Optional[str] = None) -> Tuple[StateDict, str, int]:
-    """Bring a timm or mmseg ViT state dict to mmseg's layout (no prefix).
+def vit_to_model_layout(state: StateDict) -> Tuple[StateDict, str]:
+    """Bring a prefix-free timm or mmseg ViT state dict into mmseg's layout.
 
-    Returns ``(state, layout, num_ignored_non_backbone_keys)``.
+    Returns ``(state, layout)`` (see :func:`detect_vit_layout`).
     """
-    state, ignored = select_backbone_keys(state, prefix)
     layout = detect_vit_layout(state)
     if layout == 'timm':
         state = timm_to_mmseg(state)
-    return state, layout, len(ignored)
+    return state, layout
 
 
-def load_vit_checkpoint(model: nn.Module,
-                        filename: str,
-                        *,
-                        map_location: str = 'cpu',
-                        prefix: Optional[str] = None,
-                        min_ratio: float = 0.9,
-                        pretrained: Optional[Callable[[str], bool]] = None,
-                        logger: Optional[MMLogger] = None) -> LoadReport:
+VIT_FORMAT = CheckpointFormat(
+    family='ViT', convert=vit_to_model_layout, adapt=resize_pos_embed,
+    unused=lambda k: bool(_UNUSED.match(k)))
+
+
+def load_vit_checkpoint(model: nn.Module, filename: str, **kwargs) -> LoadReport:
     """Load a timm or mmseg ViT checkpoint into an mmseg-``VisionTransformer``-based backbone.
 
-    ``pretrained`` names the parameters that must come from the file (default: the frozen ones);
-    their loaded share must reach ``min_ratio`` and matched keys must have the right shape.
+    Keyword arguments as :func:`~mmpeft.models.utils.checkpoint.load_backbone_checkpoint`.
 
     Raises:
-        FileNotFoundError, mmpeft.compat.UnsafeCheckpointError, CheckpointMismatchError (also for
-        ``.npz`` files and files with no ViT keys).
+        CheckpointMismatchError: also for Google ``.npz`` files (convert them first).
     """
-    logger = logger or MMLogger.get_current_instance()
     if str(filename).endswith('.npz'):
         raise CheckpointMismatchError(
             f'{filename}: Google .npz ViT checkpoints are not read directly; convert it to a timm '
             '.pth first (timm.create_model(name, pretrained=True, pretrained_cfg_overlay='
             'dict(file=NPZ)) then torch.save(model.state_dict(), PTH))')
-    raw = read_state_dict(filename, map_location=map_location)
-    state, layout, n_ignored = convert_vit_state_dict(raw, prefix)
-    if layout == 'unknown':
-        raise CheckpointMismatchError(
-            f'{filename} holds no ViT weights (no blocks.* or layers.* keys; first keys: '
-            f'{list(state)[:5]})')
-    unused = [k for k in state if _UNUSED.match(k)]
-    state = OrderedDict((k, v) for k, v in state.items() if k not in unused)
-    logger.info(f'{filename}: ViT checkpoint layout "{layout}"'
-                + (f', {n_ignored} non-backbone keys ignored' if n_ignored else '')
-                + (f', unused by the backbone: {", ".join(sorted({u.split(".")[0] for u in unused}))}'
-                   if unused else ''))
-    resize_pos_embed(state, model, logger)
-    if pretrained is None:
-        pretrained = {n for n, p in model.named_parameters() if not p.requires_grad}.__contains__
-    report = load_checked_state_dict(
-        model, state, filename,
-        required=pretrained,
-        expected_missing=lambda n: not pretrained(n),
-        min_ratio=min_ratio,
-        logger=logger)
-    report.notes['layout'] = layout
-    return report
+    return load_backbone_checkpoint(model, filename, VIT_FORMAT, **kwargs)

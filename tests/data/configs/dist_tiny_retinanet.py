@@ -1,5 +1,5 @@
 # Tiny RetinaNet + tiny Swin for CPU DDP tests of FreezeBackboneHook (tests/test_dist_freeze.py).
-# The test inherits it, setting data_root (a mmpeft.datasets.synthetic.make_coco set), the
+# The test inherits it, setting data_root (a mmpeft.testing.synthetic.make_coco set), the
 # classes, the backbone and custom_hooks.
 _base_ = [
     'mmdet::_base_/models/retinanet_r50_fpn.py', 'mmdet::_base_/default_runtime.py'

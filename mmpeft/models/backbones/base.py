@@ -1,0 +1,104 @@
+"""The protocol every mmpeft backbone follows: freeze in the constructor, load checked weights.
+
+mmengine wraps the model in DDP and builds the optimizer before ``init_weights()`` runs, so a
+backbone sets ``requires_grad`` from a structural rule
+(:meth:`PEFTBackboneMixin.is_trainable_param`) at the end of its constructor, and re-applies it
+after everything that may touch it (``init_weights``, weight loading, ``train()``).
+"""
+from typing import Optional
+
+from mmengine.logging import MMLogger
+
+from mmpeft.models.utils import LoadReport, count_parameters, freeze_except, pretrained_path
+
+
+class PEFTBackboneMixin:
+    """Freeze-everything-but-the-PEFT-parameters protocol for backbones.
+
+    Put it *before* the backbone base class (``class X(PEFTBackboneMixin, SwinTransformer)``) and
+    call :meth:`freeze_backbone` at the end of ``__init__``. Subclasses implement
+    :meth:`is_trainable_param` and, for ``init_cfg=dict(type='Pretrained', checkpoint=...)``,
+    :meth:`load_pretrained`. Frozen modules are *not* put in eval mode (drop-path and dropout in the
+    frozen network stay active in training, as in the reference implementations).
+    """
+
+    @staticmethod
+    def resolve_pretrained(pretrained: Optional[str], init_cfg: Optional[dict]) -> Optional[dict]:
+        """``init_cfg`` with the OpenMMLab ``pretrained=PATH`` alias turned into a ``Pretrained``
+        ``init_cfg``, checked as upstream backbones check it (an ``init_cfg`` of the wrong type is
+        refused by :meth:`init_weights`, as mmengine's modules do).
+
+        Raises:
+            TypeError: ``pretrained`` is not a str or None.
+            ValueError: both are given.
+        """
+        if pretrained is None:
+            return init_cfg
+        if not isinstance(pretrained, str):
+            raise TypeError(f'pretrained must be a str or None, got {pretrained!r}')
+        if init_cfg:
+            raise ValueError('init_cfg and pretrained cannot be specified at the same time')
+        return dict(type='Pretrained', checkpoint=pretrained)
+
+    def is_trainable_param(self, name: str) -> bool:
+        """Whether parameter ``name`` (relative to the backbone) trains."""
+        raise NotImplementedError
+
+    def freeze_backbone(self):
+        """(Re-)apply the freezing; idempotent. Returns ``(num_trainable, num_frozen)``."""
+        return freeze_except(self, self.is_trainable_param)
+
+    def load_pretrained(self, checkpoint: str, map_location: str = 'cpu',
+                        allow_missing: bool = False) -> LoadReport:
+        """Load pretrained backbone weights from ``checkpoint`` (file path)."""
+        raise NotImplementedError(f'{type(self).__name__} cannot load pretrained weights')
+
+    def pretrained_checkpoint(self) -> Optional[str]:
+        """The checkpoint path of a ``Pretrained`` ``init_cfg``; None without one.
+
+        Raises:
+            TypeError: ``init_cfg`` is not a dict, a list or None.
+            ValueError: ``init_cfg`` is set but is not a single ``Pretrained`` dict.
+        """
+        cfg = getattr(self, 'init_cfg', None)
+        if cfg is None:
+            return None
+        if not isinstance(cfg, (dict, list)):
+            raise TypeError(f'init_cfg must be a dict, a list of dicts or None, got {cfg!r}')
+        if not cfg:
+            return None
+        path = pretrained_path(cfg) if isinstance(cfg, dict) else None
+        if path is None:
+            raise ValueError(f'{type(self).__name__} only supports '
+                             "init_cfg=dict(type='Pretrained', checkpoint=PATH) or None, "
+                             f'got {cfg}')
+        return path
+
+    def init_weights(self) -> None:
+        """Load the ``Pretrained`` checkpoint (or run the base class init), then re-freeze.
+
+        ``init_cfg=dict(type='Pretrained', checkpoint=PATH, allow_missing=True)`` accepts a file
+        that lacks some of the frozen weights (they keep their random initialisation).
+        """
+        path = self.pretrained_checkpoint()
+        if path is None:
+            super().init_weights()  # type: ignore[misc]
+        else:
+            self.pretrained_report = self.load_pretrained(
+                path, map_location=self.init_cfg.get('map_location', 'cpu'),
+                allow_missing=bool(self.init_cfg.get('allow_missing', False)))
+        self.freeze_backbone()
+        counts = count_parameters(self)
+        MMLogger.get_current_instance().info(
+            f'{self.describe()}: {counts["trainable"]:,} trainable of {counts["total"]:,} '
+            f'parameters ({counts["trainable"] / counts["total"]:.2%})')
+
+    def describe(self) -> str:
+        """Short name used in log messages."""
+        return type(self).__name__
+
+    def train(self, mode: bool = True):
+        """Set train/eval mode like ``nn.Module`` and re-assert the freezing."""
+        super().train(mode)  # type: ignore[misc]
+        self.freeze_backbone()
+        return self

@@ -1,0 +1,218 @@
+"""PEFT methods in mmdet's Swin Transformer: a method's modules at their sites in every block.
+
+This is the one place that knows how a :class:`~mmpeft.models.peft.PEFTModule` gets into mmdet's
+``SwinBlock`` (see :mod:`mmpeft.models.peft.base` for the sites). The blocks, built by mmdet, are
+converted in place (:func:`~mmpeft.models.utils.convert_module`): every Swin parameter keeps its
+name, so mmdet/mmseg/Microsoft checkpoints load unchanged, and each method module is attached to
+its block under its own name (``stages.i.blocks.j.mona1`` ...).
+"""
+from typing import Dict, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+import torch.utils.checkpoint as cp
+from mmdet.models.backbones.swin import SwinBlock, SwinBlockSequence, SwinTransformer
+
+from mmpeft.models.peft import PEFTModule, Site, peft_module_class
+from mmpeft.models.utils import LoadReport, convert_module, load_swin_checkpoint, module_prefixes
+from mmpeft.registry import register_model
+
+from .base import PEFTBackboneMixin
+
+
+class SwinBackboneMixin(PEFTBackboneMixin):
+    """:class:`PEFTBackboneMixin` for backbones on mmdet's ``SwinTransformer``: their arguments and
+    every Swin checkpoint layout (Microsoft, official Mona, mmdet/mmseg, mmpeft; auto-detected)."""
+
+    @classmethod
+    def swin_kwargs(cls, kwargs: dict) -> dict:
+        """Check mmdet ``SwinTransformer`` kwargs for a backbone that freezes itself.
+
+        ``frozen_stages`` > 0 is refused (mmdet freezes in ``train()``, after DDP is built, and
+        would freeze the PEFT parameters of the first stages too); ``pretrained=PATH`` becomes a
+        ``Pretrained`` ``init_cfg``.
+        """
+        kwargs = dict(kwargs)
+        frozen_stages = kwargs.get('frozen_stages', -1)
+        if frozen_stages > 0:
+            raise ValueError(
+                f'{cls.__name__}: frozen_stages={frozen_stages} would freeze the PEFT parameters '
+                'of the first stages and put them in eval mode, after DDP was built; the '
+                'backbone freezes itself in its constructor. Use frozen_stages=-1 (or 0), and '
+                'trainable patterns to train only parts of a plain Swin.')
+        kwargs['init_cfg'] = cls.resolve_pretrained(kwargs.pop('pretrained', None),
+                                                    kwargs.get('init_cfg'))
+        return kwargs
+
+    def load_pretrained(self, checkpoint: str, map_location: str = 'cpu',
+                        allow_missing: bool = False) -> LoadReport:
+        """Load a Swin checkpoint in any supported layout (see :func:`load_swin_checkpoint`)."""
+        report = load_swin_checkpoint(self, checkpoint, map_location=map_location,
+                                      pretrained=self.is_pretrained_param,
+                                      allow_missing=allow_missing)
+        self.freeze_backbone()
+        return report
+
+    def is_pretrained_param(self, name: str) -> bool:
+        """Parameters that must come from the checkpoint: by default the frozen ones."""
+        return not self.is_trainable_param(name)
+
+
+class PEFTSwinBlock(SwinBlock):
+    """mmdet ``SwinBlock`` whose forward runs the PEFT modules at their sites.
+
+    :meth:`convert` moves the two drop-paths out of mmdet's attention (``attn.drop``) and FFN
+    (``ffn.dropout_layer``, with ``ffn.add_identity`` off) into the block (``drop_path_attn``,
+    ``drop_path_ffn``), so the branches can be reached before and after them. They hold no
+    parameters: names and checkpoints are unchanged, and without PEFT modules the block computes
+    exactly mmdet's ``SwinBlock``.
+    """
+    peft_sites: Dict[str, str]
+    drop_path_attn: nn.Module
+    drop_path_ffn: nn.Module
+
+    @classmethod
+    def convert(cls, block: SwinBlock) -> 'PEFTSwinBlock':
+        """Turn a built mmdet ``SwinBlock`` into a ``PEFTSwinBlock`` without modules (in place)."""
+        block = convert_module(block, SwinBlock, cls, peft_sites={})
+        block.drop_path_attn, block.attn.drop = block.attn.drop, nn.Identity()
+        block.drop_path_ffn, block.ffn.dropout_layer = block.ffn.dropout_layer, nn.Identity()
+        block.ffn.add_identity = False
+        return block
+
+    def add_module_at(self, site: str, name: str, module: nn.Module) -> None:
+        """Attach ``module`` as ``self.<name>`` at ``site``; a ``QKV`` module replaces the
+        window attention's ``qkv`` Linear (``name`` is ignored)."""
+        if site == Site.QKV:
+            self.attn.w_msa.qkv = module
+            return
+        if site not in Site.ALL:
+            raise ValueError(f'unknown site {site!r}; one of {Site.ALL}')
+        if site in self.peft_sites:
+            raise ValueError(f'site {site!r} already holds {self.peft_sites[site]!r}')
+        self.add_module(name, module)
+        self.peft_sites[site] = name
+
+    def at(self, site: str) -> Optional[nn.Module]:
+        """The module at ``site`` (None if there is none)."""
+        name = self.peft_sites.get(site)
+        return None if name is None else getattr(self, name)
+
+    def _seq(self, site: str, x: torch.Tensor, hw_shape: Sequence[int]) -> torch.Tensor:
+        module = self.at(site)
+        return x if module is None else module(x, hw_shape)
+
+    def _forward(self, x: torch.Tensor, hw_shape: Sequence[int],
+                 pending: Optional[PEFTModule] = None, defer: bool = False) -> torch.Tensor:
+        if pending is None:
+            identity, h = x, self.norm1(x)
+        else:  # the previous block's FFN_RESIDUAL module, computed together with this norm1
+            identity, h = pending.forward_with_norm(x, hw_shape, self.norm1)
+        a = self._seq(Site.ATTN_OUT, self.attn(h, hw_shape), hw_shape)
+        a = self._seq(Site.ATTN_OUT_DROPPED, self.drop_path_attn(a), hw_shape)
+        x = identity + a
+        residual = self.at(Site.ATTN_RESIDUAL)
+        if residual is None:
+            h = self.norm2(x)
+        else:
+            x, h = residual.forward_with_norm(x, hw_shape, self.norm2)
+        f = self._seq(Site.FFN_OUT, self.ffn(h), hw_shape)
+        out = x + self._seq(Site.FFN_OUT_DROPPED, self.drop_path_ffn(f), hw_shape)
+        parallel = self.at(Site.FFN_PARALLEL)
+        if parallel is not None:
+            out = out + parallel(x, hw_shape)
+        return out if defer else self._seq(Site.FFN_RESIDUAL, out, hw_shape)
+
+    def forward(self, x: torch.Tensor, hw_shape: Sequence[int],
+                pending: Optional[PEFTModule] = None, defer: bool = False) -> torch.Tensor:
+        """One block. ``pending``: the previous block's ``FFN_RESIDUAL`` module, still to apply to
+        ``x``; ``defer``: return the output before this block's ``FFN_RESIDUAL`` module."""
+        if self.with_cp and torch.is_grad_enabled():
+            # non-reentrant: PEFT parameters get gradients even if x does not require them
+            return cp.checkpoint(self._forward, x, hw_shape, pending, defer, use_reentrant=False)
+        return self._forward(x, hw_shape, pending, defer)
+
+
+class PEFTSwinBlockSequence(SwinBlockSequence):
+    """mmdet ``SwinBlockSequence`` of :class:`PEFTSwinBlock` s.
+
+    When a block's ``FFN_RESIDUAL`` module :meth:`~PEFTModule.defers_to_next_norm` (Mona with
+    ``with_cp``), the next block of the stage applies it together with its ``norm1``, so that
+    module's output is not stored for backward. Same function and gradients either way.
+    """
+
+    @classmethod
+    def convert(cls, stage: SwinBlockSequence) -> 'PEFTSwinBlockSequence':
+        """Turn a built mmdet ``SwinBlockSequence`` and its blocks into the PEFT versions."""
+        stage = convert_module(stage, SwinBlockSequence, cls)
+        for block in stage.blocks:
+            PEFTSwinBlock.convert(block)
+        return stage
+
+    def forward(self, x: torch.Tensor, hw_shape: Sequence[int]):
+        pending = None
+        for i, block in enumerate(self.blocks):
+            last = block.at(Site.FFN_RESIDUAL)
+            defer = (i + 1 < len(self.blocks) and last is not None
+                     and last.defers_to_next_norm())
+            x = block(x, hw_shape, pending, defer)
+            pending = last if defer else None
+        if self.downsample:
+            x_down, down_hw_shape = self.downsample(x, hw_shape)
+            return x_down, down_hw_shape, x, hw_shape
+        return x, hw_shape, x, hw_shape
+
+
+def insert_method(swin: SwinTransformer, method: dict) -> None:
+    """Put the modules of ``method`` (``dict(type=NAME, **settings)``) into every block of the
+    (converted) ``swin``, at the sites the method declares."""
+    cfg = dict(method)
+    cls = peft_module_class(cfg)
+    cfg.pop('type')
+    for stage in swin.stages:
+        for block in stage.blocks:
+            dims = block.norm1.normalized_shape[0]
+            for name, site in cls.placements(cfg):
+                target = block.attn.w_msa.qkv if site == Site.QKV else dims
+                block.add_module_at(site, name, cls.build_at(site, target, cfg))
+
+
+@register_model
+class PEFTSwinTransformer(SwinBackboneMixin, SwinTransformer):
+    """mmdet ``SwinTransformer`` with a PEFT method in every block; only the method trains.
+
+    ``method=dict(type='Mona', inner_dims=64)`` names a registered
+    :class:`~mmpeft.models.peft.PEFTModule` and its settings. Everything but the parameters of the
+    method's modules (patch embedding, blocks, PatchMerging, output norms ``norm{i}``, which stay
+    at weight 1 / bias 0) is frozen in the constructor; ``init_weights()``, checkpoint loading and
+    ``train()`` re-assert it. Frozen modules stay in train mode (drop-path active), as in the
+    reference implementations.
+
+    Args:
+        method: the PEFT method and its settings; None converts the blocks and adds nothing
+            (for backbones that add their parameters themselves).
+        **kwargs: mmdet ``SwinTransformer`` arguments. ``init_cfg=dict(type='Pretrained',
+            checkpoint=PATH)`` (or ``pretrained=PATH``) loads Microsoft, official-Mona, mmdet/mmseg
+            or mmpeft Swin checkpoints, auto-detected (``convert_weights`` is not needed and
+            ignored). ``frozen_stages`` > 0 is refused.
+    """
+
+    def __init__(self, *, method: Optional[dict] = None, **kwargs) -> None:
+        super().__init__(**self.swin_kwargs(kwargs))
+        for stage in self.stages:
+            PEFTSwinBlockSequence.convert(stage)
+        self.method = None if method is None else dict(method)
+        if method is not None:
+            insert_method(self, method)
+        self._peft_modules: Tuple[Tuple[str, PEFTModule], ...] = tuple(
+            (name + '.', m) for name, m in self.named_modules() if isinstance(m, PEFTModule))
+        self.freeze_backbone()
+
+    def is_trainable_param(self, name: str) -> bool:
+        """Only the parameters of the method's modules train."""
+        return any(name.startswith(prefix) and module.is_peft_param(name[len(prefix):])
+                   for prefix, module in self._peft_modules)
+
+    def peft_module_names(self) -> Tuple[str, ...]:
+        """Names of the method's modules (relative to the backbone)."""
+        return module_prefixes(self, (PEFTModule, ))

@@ -1,0 +1,109 @@
+"""What a PEFT method is: one module class and the places in a transformer block where it goes.
+
+A pre-norm transformer block (Swin, ViT) computes::
+
+    x = x + DropPath(attn(norm1(x)))
+    x = x + DropPath(ffn(norm2(x)))
+
+and a method's module sits at one or more of these :class:`Site` s:
+
+=========================  ======================================================  ===============
+site                       what the module does                                    example
+=========================  ======================================================  ===============
+``ATTN_OUT``               ``a = m(a)`` on the attention branch, before DropPath   Adapter (Mona
+                                                                                   repo)
+``ATTN_OUT_DROPPED``       the same after DropPath                                 Adapter (STAR)
+``ATTN_RESIDUAL``          ``x = m(x)`` on the stream after the attention residual Mona #1
+``FFN_OUT``                ``f = m(f)`` on the FFN branch, before DropPath         Adapter (Mona
+                                                                                   repo)
+``FFN_OUT_DROPPED``        the same after DropPath                                 Adapter (STAR)
+``FFN_PARALLEL``           ``x = x + DropPath(ffn(norm2(x))) + m(x)``              AdaptFormer
+``FFN_RESIDUAL``           ``x = m(x)`` on the stream after the FFN residual       Mona #2
+``QKV``                    ``m`` replaces the attention's ``qkv`` ``nn.Linear``    LoRA
+=========================  ======================================================  ===============
+
+Sequential modules (``*_OUT*``, ``*_RESIDUAL``) return the new tensor, their own skip included;
+a ``FFN_PARALLEL`` module returns only what is added; a ``QKV`` module is built from the Linear it
+replaces and keeps its ``weight``/``bias``. Block-site modules are called as ``m(x, hw_shape)``
+with the unpadded ``(H, W)`` token map of ``x``.
+
+The code that puts the modules into a backbone's blocks is written once per backbone family
+(:mod:`mmpeft.models.backbones.peft_swin` for mmdet's Swin). Prompt methods (VPT) change the
+attention itself and have their own backbone (:class:`~mmpeft.models.backbones.VPTSwin`).
+"""
+from typing import ClassVar, Optional, Sequence, Tuple, Type
+
+import torch
+import torch.nn as nn
+from mmengine.model import BaseModule
+
+from mmpeft.registry import PEFT_MODULES
+
+
+class Site:
+    """Insertion points in a transformer block (see the module docstring)."""
+    ATTN_OUT = 'attn_out'
+    ATTN_OUT_DROPPED = 'attn_out_dropped'
+    ATTN_RESIDUAL = 'attn_residual'
+    FFN_OUT = 'ffn_out'
+    FFN_OUT_DROPPED = 'ffn_out_dropped'
+    FFN_PARALLEL = 'ffn_parallel'
+    FFN_RESIDUAL = 'ffn_residual'
+    QKV = 'qkv'
+
+    ALL = (ATTN_OUT, ATTN_OUT_DROPPED, ATTN_RESIDUAL, FFN_OUT, FFN_OUT_DROPPED, FFN_PARALLEL,
+           FFN_RESIDUAL, QKV)
+
+
+#: ``(attribute name in the block, site)``; the name of a ``QKV`` module is the Linear's own.
+Insertion = Tuple[Optional[str], str]
+
+
+class PEFTModule(BaseModule):
+    """Base class of the modules a PEFT method inserts into transformer blocks.
+
+    A method is a subclass registered with :func:`mmpeft.registry.register_peft_module` that
+    declares :attr:`insertions`; nothing else is needed for every backbone family to place it.
+    Every parameter of the module trains unless :meth:`is_peft_param` says otherwise (a module that
+    wraps frozen pretrained weights, such as a LoRA Linear).
+    """
+    #: where one instance per insertion goes in every block
+    insertions: ClassVar[Sequence[Insertion]] = ()
+
+    @classmethod
+    def placements(cls, cfg: dict) -> Sequence[Insertion]:
+        """The insertions for the settings ``cfg`` (a method may move with its settings)."""
+        return cls.insertions
+
+    @classmethod
+    def build_at(cls, site: str, target, cfg: dict) -> 'PEFTModule':
+        """One module for ``site``: ``target`` is the block width (or, for ``QKV``, the Linear)."""
+        if site == Site.QKV:
+            raise NotImplementedError(f'{cls.__name__} cannot replace a Linear')
+        return cls(target, **cfg)
+
+    def is_peft_param(self, name: str) -> bool:
+        """Whether parameter ``name`` (relative to this module) is one the method trains."""
+        return True
+
+    def forward_with_norm(self, x: torch.Tensor, hw_shape: Sequence[int],
+                          norm: nn.Module) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``(y, norm(y))`` with ``y = self(x, hw_shape)``, for a module followed by a norm."""
+        y = self(x, hw_shape)
+        return y, norm(y)
+
+    def defers_to_next_norm(self) -> bool:
+        """Whether, as the ``FFN_RESIDUAL`` module of a block, this module is better applied by
+        the next block together with its ``norm1`` (see :meth:`forward_with_norm`)."""
+        return False
+
+
+def peft_module_class(cfg: dict) -> Type[PEFTModule]:
+    """The registered :class:`PEFTModule` class named by ``cfg['type']``."""
+    if not isinstance(cfg, dict) or 'type' not in cfg:
+        raise TypeError(f"method must be a dict with a 'type', got {cfg!r}")
+    cls = PEFT_MODULES.get(cfg['type']) if isinstance(cfg['type'], str) else cfg['type']
+    if cls is None or not (isinstance(cls, type) and issubclass(cls, PEFTModule)):
+        raise KeyError(f"unknown PEFT method {cfg['type']!r}; registered: "
+                       f'{sorted(PEFT_MODULES.module_dict)}')
+    return cls
