@@ -1,9 +1,13 @@
 """Test helpers: tiny Swin configs, random weights, and an independent re-implementation of the
 official Mona-Swin forward in the ORIGINAL Microsoft key layout (``layers.i.blocks.j.attn.qkv``,
-``mlp.fc1``, ``downsample.reduction`` with concat-order PatchMerging, ``my_module_1/2``).
+``mlp.fc1``, ``downsample.reduction`` with concat-order PatchMerging, ``my_module_1/2``), with the
+Mona paper's baselines as the reference codebases write their blocks (``method``: the official
+Mona repo's Adapter, AdaptFormer and loralib LoRA; STAR-MMRotate's LoRand).
 
-Written from the Swin / Mona papers' algorithm descriptions; it shares no code with mmdet's Swin
-so that loading official checkpoints is checked against an independent forward pass.
+Written from the Swin / Mona papers' algorithm descriptions and the reference-code notes; it shares
+no code with mmdet's Swin or with mmpeft's methods (Mona excepted, whose module is tested against
+its formula elsewhere), so that loading reference checkpoints is checked against an independent
+forward pass (eval semantics: no drop-path, no dropout).
 """
 import math
 import re
@@ -129,17 +133,93 @@ class RefMlp(nn.Module):
         return self.fc2(self.act(self.fc1(x)))
 
 
+class RefBottleneck(nn.Module):
+    """The reference Adapter / AdaptFormer MLP: C -> 64 -> C with exact GELU (dropout: eval)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.project1 = nn.Linear(dim, 64)
+        self.project2 = nn.Linear(64, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.project2(F.gelu(self.project1(x)))
+
+
+class RefMergedLinear(nn.Linear):
+    """loralib ``MergedLinear(enable_lora=[True, False, True], r=64, lora_alpha=1)``: the update
+    of q and v from a grouped 1x1 convolution, as loralib computes it."""
+
+    def __init__(self, dim: int, r: int = 64) -> None:
+        super().__init__(dim, 3 * dim)
+        self.r = r
+        self.lora_A = nn.Parameter(torch.zeros(2 * r, dim))
+        self.lora_B = nn.Parameter(torch.zeros(2 * dim, r))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        after_a = F.linear(x, self.lora_A)
+        after_b = F.conv1d(after_a.transpose(-2, -1), self.lora_B.unsqueeze(-1),
+                           groups=2).transpose(-2, -1)
+        c = self.in_features
+        delta = torch.cat([after_b[..., :c], torch.zeros_like(after_b[..., :c]),
+                           after_b[..., c:]], dim=-1)
+        return F.linear(x, self.weight, self.bias) + delta * (1 / self.r)
+
+
+class RefLorandMulti(nn.Module):
+    """STAR-MMRotate's ``Lorand_Multi``: weight = sum_k (A_k g_k B_k)^T, 4 branches of rank 8."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.param_dict = nn.ParameterDict()
+        for k in range(4):
+            self.param_dict[f'A{k}'] = nn.Parameter(torch.zeros(cin, 8))
+            self.param_dict[f'g{k}'] = nn.Parameter(torch.zeros(8, 8))
+            self.param_dict[f'B{k}'] = nn.Parameter(torch.zeros(8, cout))
+        self.bias = nn.Parameter(torch.zeros(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = 0
+        for k in range(4):
+            w = w + torch.mm(torch.mm(self.param_dict[f'A{k}'], self.param_dict[f'g{k}']),
+                             self.param_dict[f'B{k}']).t()
+        return F.linear(x, w, self.bias)
+
+
+class RefLorand(nn.Module):
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.project1 = RefLorandMulti(dim, dim // 2)
+        self.project2 = RefLorandMulti(dim // 2, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.project2(F.gelu(self.project1(x)))
+
+
+#: ``method`` -> the modules of a reference block (named as the reference names them)
+METHOD_MODULES = {
+    'mona': lambda d: dict(my_module_1=Mona(d), my_module_2=Mona(d)),
+    'adapter': lambda d: dict(my_module_1=RefBottleneck(d), my_module_2=RefBottleneck(d)),
+    'adaptformer': lambda d: dict(my_module_1=RefBottleneck(d)),
+    'lora': lambda d: dict(),
+    'lorand': lambda d: dict(lorand1=RefLorand(d), lorand2=RefLorand(d)),
+}
+
+
 class RefBlock(nn.Module):
 
-    def __init__(self, dim: int, num_heads: int, ws: int, shift: int) -> None:
+    def __init__(self, dim: int, num_heads: int, ws: int, shift: int,
+                 method: str = 'mona') -> None:
         super().__init__()
-        self.ws, self.shift = ws, shift
+        self.ws, self.shift, self.method = ws, shift, method
         self.norm1 = nn.LayerNorm(dim)
         self.attn = RefWindowAttention(dim, ws, num_heads)
+        if method == 'lora':
+            self.attn.qkv = RefMergedLinear(dim)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = RefMlp(dim, 4 * dim)
-        self.my_module_1 = Mona(dim)
-        self.my_module_2 = Mona(dim)
+        for name, module in METHOD_MODULES[method](dim).items():
+            self.add_module(name, module)
 
     def forward(self, x: torch.Tensor, h: int, w: int, mask: torch.Tensor) -> torch.Tensor:
         b, _, c = x.shape
@@ -157,10 +237,23 @@ class RefBlock(nn.Module):
         if self.shift:
             x = torch.roll(x, shifts=(self.shift, self.shift), dims=(1, 2))
         x = x[:, :h, :w, :].reshape(b, h * w, c)
-        x = shortcut + x
-        x = self.my_module_1(x, (h, w))
-        x = x + self.mlp(self.norm2(x))
-        return self.my_module_2(x, (h, w))
+        if self.method == 'mona':  # after the residuals
+            x = shortcut + x
+            x = self.my_module_1(x, (h, w))
+            x = x + self.mlp(self.norm2(x))
+            return self.my_module_2(x, (h, w))
+        if self.method == 'adapter':  # on the branches, with their own skip
+            x = shortcut + (x + self.my_module_1(x))
+            f = self.mlp(self.norm2(x))
+            return x + (f + self.my_module_2(f))
+        if self.method == 'adaptformer':  # beside the MLP, scaled by 0.1
+            x = shortcut + x
+            return x + self.mlp(self.norm2(x)) + 0.1 * self.my_module_1(x)
+        if self.method == 'lorand':  # on the branches (STAR: after the drop-path)
+            x = shortcut + self.lorand1(x)
+            return x + self.lorand2(self.mlp(self.norm2(x)))
+        x = shortcut + x  # lora: the update is inside attn.qkv
+        return x + self.mlp(self.norm2(x))
 
 
 class RefPatchMerging(nn.Module):
@@ -180,11 +273,13 @@ class RefPatchMerging(nn.Module):
 
 class RefLayer(nn.Module):
 
-    def __init__(self, dim: int, depth: int, num_heads: int, ws: int, downsample: bool) -> None:
+    def __init__(self, dim: int, depth: int, num_heads: int, ws: int, downsample: bool,
+                 method: str = 'mona') -> None:
         super().__init__()
         self.ws = ws
         self.blocks = nn.ModuleList(
-            RefBlock(dim, num_heads, ws, 0 if i % 2 == 0 else ws // 2) for i in range(depth))
+            RefBlock(dim, num_heads, ws, 0 if i % 2 == 0 else ws // 2, method)
+            for i in range(depth))
         self.downsample = RefPatchMerging(dim) if downsample else None
 
     def attention_mask(self, h: int, w: int) -> torch.Tensor:
@@ -227,17 +322,19 @@ class RefPatchEmbed(nn.Module):
 
 
 class RefMonaSwin(nn.Module):
-    """Official Mona-Swin forward (eval semantics: no drop-path), Microsoft parameter names."""
+    """Official Mona-Swin forward (eval semantics: no drop-path), Microsoft parameter names; with
+    ``method`` another method's blocks (see the module docstring)."""
 
     def __init__(self, embed_dims: int, depths: Sequence[int], num_heads: Sequence[int],
-                 window_size: int, out_indices: Sequence[int] = (0, 1, 2, 3)) -> None:
+                 window_size: int, out_indices: Sequence[int] = (0, 1, 2, 3),
+                 method: str = 'mona') -> None:
         super().__init__()
         self.out_indices = tuple(out_indices)
         self.patch_embed = RefPatchEmbed(embed_dims)
         self.dims = [embed_dims * 2**i for i in range(len(depths))]
         self.layers = nn.ModuleList(
-            RefLayer(self.dims[i], depths[i], num_heads[i], window_size, i < len(depths) - 1)
-            for i in range(len(depths)))
+            RefLayer(self.dims[i], depths[i], num_heads[i], window_size, i < len(depths) - 1,
+                     method) for i in range(len(depths)))
         for i in self.out_indices:
             self.add_module(f'norm{i}', nn.LayerNorm(self.dims[i]))
 

@@ -4,7 +4,8 @@
         --iters 3 --warmup 1 [--device cpu|cuda] [--json OUT.json]
 
 Every model is built once (random init: ``init_cfg`` is ignored) and trained on the same synthetic
-batch (mmdet detectors: random images with a few boxes and masks per image). After ``--warmup``
+batch: random images with a few objects per image, as boxes and masks (mmdet), a label map
+(mmseg) or rotated boxes (mmrotate). After ``--warmup``
 iterations of each model, ``--iters`` rounds time one training iteration of every model in turn
 (A, B, C, A, B, C, ...) so that load drift of a shared machine hits all models alike; the median is
 reported. Peak memory is measured per model in a fresh subprocess (same warm-up and one step):
@@ -74,8 +75,8 @@ def num_classes_of(model_cfg) -> int:
 
     visit(model_cfg)
     if not found:
-        raise ValueError('the config has no num_classes: benchmark_peft builds detection '
-                         'batches (boxes, labels, masks) for mmdet detectors only')
+        raise ValueError('the config has no num_classes: benchmark_peft builds batches for '
+                         'mmdet, mmseg and mmrotate models')
     return min(found)
 
 
@@ -101,35 +102,60 @@ def build(config: str, device: str):
         raise ValueError(f"{config}: benchmark.freeze is gone: freeze the backbone in the model, "
                          "e.g. PlainSwinTransformer(trainable=[])")
     optim_cfg = dict(cfg.optim_wrapper)
+    if device == 'cpu' and optim_cfg.get('type') == 'AmpOptimWrapper':  # mmengine: CUDA only
+        optim_cfg.update(type='OptimWrapper')
+        optim_cfg.pop('loss_scale', None)
     optim_wrapper = build_optim_wrapper(model, optim_cfg)
     return model, optim_wrapper, bench, cfg
 
 
+def task_of(cfg) -> str:
+    """``'det'``, ``'seg'`` or ``'rot'`` from the config's ``default_scope``."""
+    return {'mmdet': 'det', 'mmseg': 'seg', 'mmrotate': 'rot'}[cfg.get('default_scope', 'mmdet')]
+
+
 def make_batch(img_size: int, batch: int, seed: int = 0, n_boxes: int = 4,
-               num_classes: int = 80) -> dict:
-    """A fixed synthetic mmdet training batch with boxes, labels < ``num_classes`` and masks."""
+               num_classes: int = 80, task: str = 'det') -> dict:
+    """A fixed synthetic training batch of ``task``: random images with a few objects each,
+    labels < ``num_classes``: boxes and bitmap masks (``'det'``), a label map (``'seg'``) or
+    rotated boxes (``'rot'``)."""
     import numpy as np
-    from mmdet.structures import DetDataSample
-    from mmdet.structures.mask import BitmapMasks
-    from mmengine.structures import InstanceData
+    from mmengine.structures import InstanceData, PixelData
 
     g = torch.Generator().manual_seed(seed)
     inputs, samples = [], []
+    shape = (img_size, img_size)
+    meta = dict(img_shape=shape, ori_shape=shape, scale_factor=(1., 1.), pad_shape=shape)
     for _ in range(batch):
         inputs.append((torch.rand(3, img_size, img_size, generator=g) * 255).to(torch.uint8))
         xy = torch.rand(n_boxes, 2, generator=g) * img_size * 0.6
         wh = torch.rand(n_boxes, 2, generator=g) * img_size * 0.3 + 16
         boxes = torch.cat([xy, (xy + wh).clamp(max=img_size - 1)], 1)
-        masks = np.zeros((n_boxes, img_size, img_size), dtype=np.uint8)
-        for i, (x1, y1, x2, y2) in enumerate(boxes.round().long().tolist()):
-            masks[i, y1:y2, x1:x2] = 1
-        s = DetDataSample(metainfo=dict(img_shape=(img_size, img_size),
-                                        ori_shape=(img_size, img_size), scale_factor=(1., 1.),
-                                        pad_shape=(img_size, img_size)))
-        s.gt_instances = InstanceData(bboxes=boxes,
-                                      labels=torch.randint(0, num_classes, (n_boxes, ),
-                                                           generator=g),
-                                      masks=BitmapMasks(masks, img_size, img_size))
+        labels = torch.randint(0, num_classes, (n_boxes, ), generator=g)
+        if task == 'seg':
+            from mmseg.structures import SegDataSample
+            label_map = torch.zeros(1, img_size, img_size, dtype=torch.long)
+            for (x1, y1, x2, y2), c in zip(boxes.round().long().tolist(), labels.tolist()):
+                label_map[0, y1:y2, x1:x2] = c
+            s = SegDataSample(metainfo=meta)
+            s.gt_sem_seg = PixelData(data=label_map)
+        elif task == 'rot':
+            from mmdet.structures import DetDataSample
+            from mmrotate.structures.bbox import RotatedBoxes
+            centre, size = (boxes[:, :2] + boxes[:, 2:]) / 2, boxes[:, 2:] - boxes[:, :2]
+            angle = (torch.rand(n_boxes, 1, generator=g) - 0.5) * np.pi / 2
+            s = DetDataSample(metainfo=meta)
+            s.gt_instances = InstanceData(bboxes=RotatedBoxes(torch.cat([centre, size, angle], 1)),
+                                          labels=labels)
+        else:
+            from mmdet.structures import DetDataSample
+            from mmdet.structures.mask import BitmapMasks
+            masks = np.zeros((n_boxes, img_size, img_size), dtype=np.uint8)
+            for i, (x1, y1, x2, y2) in enumerate(boxes.round().long().tolist()):
+                masks[i, y1:y2, x1:x2] = 1
+            s = DetDataSample(metainfo=meta)
+            s.gt_instances = InstanceData(bboxes=boxes, labels=labels,
+                                          masks=BitmapMasks(masks, img_size, img_size))
         samples.append(s)
     return dict(inputs=inputs, data_samples=samples)
 
@@ -190,7 +216,7 @@ def child_main(args) -> None:
     torch.manual_seed(args.seed)
     model, optim_wrapper, bench, cfg = build(args.configs[0], args.device)
     batch = make_batch(args.img_size, args.batch, args.seed,
-                       num_classes=num_classes_of(cfg.model))
+                       num_classes=num_classes_of(cfg.model), task=task_of(cfg))
     if args.device == 'cuda':
         torch.cuda.reset_peak_memory_stats()
     for _ in range(max(args.warmup, 0) + 1):
@@ -222,10 +248,14 @@ def run(args) -> List[dict]:
     for c in args.configs:
         model, optim_wrapper, bench, cfg = build(c, args.device)
         entries.append(dict(config=c, model=model, optim=optim_wrapper, bench=bench, times=[],
-                            num_classes=num_classes_of(cfg.model)))
+                            num_classes=num_classes_of(cfg.model), task=task_of(cfg)))
+    tasks = {e['task'] for e in entries}
+    if len(tasks) > 1:
+        raise ValueError(f'the configs are of different tasks ({sorted(tasks)}): benchmark '
+                         'one task at a time')
     # one batch for every model: labels valid for the model with the fewest classes
     batch = make_batch(args.img_size, args.batch, args.seed,
-                       num_classes=min(e['num_classes'] for e in entries))
+                       num_classes=min(e['num_classes'] for e in entries), task=tasks.pop())
     for e in entries:
         for _ in range(args.warmup):
             train_step(e['model'], e['optim'], batch, e['bench'])

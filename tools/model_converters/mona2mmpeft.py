@@ -1,6 +1,8 @@
-"""Convert a Swin / Mona-Swin checkpoint to mmpeft's MonaSwinTransformer layout.
+"""Convert a Swin checkpoint, or one trained with the reference code of a PEFT method, to mmpeft's
+backbone layout.
 
-    python tools/model_converters/mona2mmpeft.py SRC DST [--prefix PREFIX] [--out-prefix PREFIX]
+    python tools/model_converters/mona2mmpeft.py SRC DST [--method mona|adapter|adaptformer|lora|
+        lorand] [--prefix PREFIX] [--out-prefix PREFIX]
 
 SRC may be (auto-detected):
   * an official Microsoft Swin checkpoint
@@ -8,8 +10,11 @@ SRC may be (auto-detected):
     and no wrapper, as the Mona repository uses them);
   * an mmdet/mmseg converted Swin checkpoint (``stages.*``, with or without ``backbone.``);
   * a checkpoint trained with the official Mona code (Microsoft layout + ``my_module_1/2``
-    adapters, ``backbone.`` prefix, ``state_dict`` wrapper; neck/head keys are dropped);
-  * an mmpeft checkpoint (normalised as is).
+    modules, ``backbone.`` prefix, ``state_dict`` wrapper; neck/head keys are dropped): with
+    ``--method`` (default ``mona``) naming what was trained there, ``my_module_k`` becomes that
+    method's k-th module (Mona ``mona1/2``, Adapter ``adapter1/2``, AdaptFormer ``adapter``;
+    LoRA's ``attn.qkv.lora_A/B`` follow ``attn.qkv``);
+  * an mmpeft or STAR-MMRotate checkpoint (mmdet layout, normalised as is).
 
 DST is a plain state dict (``torch.save`` of ``{key: tensor}``, no pickled objects) whose keys are
 mmpeft backbone keys with a ``backbone.`` prefix
@@ -26,7 +31,11 @@ import sys
 import torch
 
 import mmpeft  # noqa: F401  (safe checkpoint loading)
+from mmpeft.models.peft import Site, peft_module_class
 from mmpeft.models.utils import read_state_dict, to_mmpeft_checkpoint
+
+METHODS = {'mona': 'Mona', 'adapter': 'Adapter', 'adaptformer': 'AdaptFormer', 'lora': 'LoRA',
+           'lorand': 'LoRand'}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -37,7 +46,16 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='key prefix of the backbone in SRC (default: "backbone." if present)')
     parser.add_argument('--out-prefix', default='backbone.',
                         help='key prefix written to DST (default: "backbone.")')
+    parser.add_argument('--method', default='mona', choices=sorted(METHODS),
+                        help='the PEFT method SRC was trained with (names its my_module_k)')
     return parser.parse_args(argv)
+
+
+def official_names(method: str) -> dict:
+    """``{'my_module_k': name}`` of ``method``'s block modules in insertion order."""
+    cls = peft_module_class(dict(type=METHODS[method]))
+    names = [name for name, site in cls.placements({}) if site != Site.QKV]
+    return {f'my_module_{k + 1}': name for k, name in enumerate(names)}
 
 
 def main(argv=None) -> int:
@@ -45,11 +63,14 @@ def main(argv=None) -> int:
     if osp.abspath(args.src) == osp.abspath(args.dst):
         sys.exit('refusing to overwrite the source checkpoint')
     state = read_state_dict(args.src)
-    out, layout = to_mmpeft_checkpoint(state, prefix=args.prefix, out_prefix=args.out_prefix)
+    names = official_names(args.method)
+    out, layout = to_mmpeft_checkpoint(state, prefix=args.prefix, out_prefix=args.out_prefix,
+                                       official_names=names)
     torch.save(dict(out), args.dst)
-    n_adapters = sum('.mona1.' in k or '.mona2.' in k for k in out)
+    modules = tuple(f'.{n}.' for n in names.values()) + ('.lora_', '.lorand')
+    n_method = sum(any(m in k for m in modules) for k in out)
     print(f'{args.src}: layout "{layout}", wrote {len(out)} tensors '
-          f'({n_adapters} adapter tensors) to {args.dst}')
+          f'({n_method} tensors of the method\'s modules) to {args.dst}')
     return 0
 
 

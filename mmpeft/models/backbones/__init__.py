@@ -1,13 +1,16 @@
 """PEFT backbones: a base backbone plus a method."""
+from .adapter_swin import AdapterSwinTransformer, AdaptFormerSwinTransformer
 from .base import PEFTBackboneMixin
 from .hst_vit import HSTViT
+from .lora_swin import LoRandSwinTransformer, LoRASwinTransformer
 from .mona_swin import MonaSwinTransformer
 from .peft_swin import PEFTSwinBlock, PEFTSwinBlockSequence, PEFTSwinTransformer, SwinBackboneMixin
 from .plain_swin import PlainSwinTransformer
 from .vpt_swin import VPTSwin
 
 __all__ = [
-    'PEFTBackboneMixin', 'HSTViT', 'MonaSwinTransformer', 'PEFTSwinBlock',
+    'AdapterSwinTransformer', 'AdaptFormerSwinTransformer', 'PEFTBackboneMixin', 'HSTViT',
+    'LoRASwinTransformer', 'LoRandSwinTransformer', 'MonaSwinTransformer', 'PEFTSwinBlock',
     'PEFTSwinBlockSequence', 'PEFTSwinTransformer', 'SwinBackboneMixin', 'PlainSwinTransformer',
     'VPTSwin'
 ]

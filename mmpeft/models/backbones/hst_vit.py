@@ -73,10 +73,11 @@ class HSTViT(PEFTBackboneMixin, VisionTransformer):
         stem_norm_cfg: norm of the stem conv (``BN``; ``SyncBN`` on small per-GPU batches).
         out_indices: side stages to output.
         with_cp: recompute each ViT block in backward (non-reentrant checkpointing).
-        pretrained / init_cfg: a timm or mmseg ViT checkpoint (see
+        pretrained / init_cfg: a timm or mmseg ViT checkpoint, or a whole official HST model
+            (side network included; see
             :func:`mmpeft.models.utils.vit_checkpoint.load_vit_checkpoint`).
     """
-    #: parameters added to the ViT (all trainable, never in a ViT checkpoint)
+    #: parameters added to the ViT (all trainable; in official HST files, not in ViT ones)
     NEW_PREFIXES = ('meta_tokens', 'side_stages.', 'bridges.')
 
     def __init__(self,
@@ -176,11 +177,17 @@ class HSTViT(PEFTBackboneMixin, VisionTransformer):
 
     def load_pretrained(self, checkpoint: str, map_location: str = 'cpu',
                         allow_missing: bool = False) -> LoadReport:
-        """Load a timm or mmseg ViT checkpoint; the ViT LayerNorms must be in it too."""
+        """Load a timm / mmseg ViT or an official HST checkpoint.
+
+        The ViT weights (its LayerNorms too) must be in the file. A side network in it (official
+        HST layout or mmpeft's) loads as well and must fit this model exactly; without one, the
+        side network keeps its initialisation. ``report.notes['side_network']`` tells which.
+        """
         report = load_vit_checkpoint(
             self, checkpoint, map_location=map_location,
             pretrained=lambda n: not n.startswith(self.NEW_PREFIXES),
             allow_missing=allow_missing)
+        report.notes['side_network'] = any(k.startswith(self.NEW_PREFIXES) for k in report.loaded)
         self.freeze_backbone()
         return report
 

@@ -14,7 +14,7 @@ import torch.utils.checkpoint as cp
 from mmdet.models.backbones.swin import SwinBlock, SwinBlockSequence, SwinTransformer
 
 from mmpeft.models.peft import PEFTModule, Site, peft_module_class
-from mmpeft.models.utils import LoadReport, convert_module, load_swin_checkpoint, module_prefixes
+from mmpeft.models.utils import LoadReport, convert_module, load_swin_checkpoint
 from mmpeft.registry import register_model
 
 from .base import PEFTBackboneMixin
@@ -49,13 +49,19 @@ class SwinBackboneMixin(PEFTBackboneMixin):
         """Load a Swin checkpoint in any supported layout (see :func:`load_swin_checkpoint`)."""
         report = load_swin_checkpoint(self, checkpoint, map_location=map_location,
                                       pretrained=self.is_pretrained_param,
-                                      allow_missing=allow_missing)
+                                      allow_missing=allow_missing,
+                                      official_names=self.official_module_names())
         self.freeze_backbone()
         return report
 
     def is_pretrained_param(self, name: str) -> bool:
         """Parameters that must come from the checkpoint: by default the frozen ones."""
         return not self.is_trainable_param(name)
+
+    def official_module_names(self) -> Optional[Dict[str, str]]:
+        """``{'my_module_k': name}``: the names of the modules of a method trained with the
+        official Mona repository (None: Mona's)."""
+        return None
 
 
 class PEFTSwinBlock(SwinBlock):
@@ -188,6 +194,9 @@ class PEFTSwinTransformer(SwinBackboneMixin, SwinTransformer):
     ``train()`` re-assert it. Frozen modules stay in train mode (drop-path active), as in the
     reference implementations.
 
+    A named subclass fixes the method (:attr:`method_type`) and takes its settings as one keyword
+    (:attr:`method_arg`, e.g. ``MonaSwinTransformer(mona_cfg=dict(inner_dims=32))``).
+
     Args:
         method: the PEFT method and its settings; None converts the blocks and adds nothing
             (for backbones that add their parameters themselves).
@@ -196,8 +205,17 @@ class PEFTSwinTransformer(SwinBackboneMixin, SwinTransformer):
             or mmpeft Swin checkpoints, auto-detected (``convert_weights`` is not needed and
             ignored). ``frozen_stages`` > 0 is refused.
     """
+    #: in a named subclass: the registered method it inserts ...
+    method_type: Optional[str] = None
+    #: ... and the keyword that carries that method's settings
+    method_arg: str = ''
 
     def __init__(self, *, method: Optional[dict] = None, **kwargs) -> None:
+        if self.method_type is not None:
+            if method is not None:
+                raise TypeError(f'{type(self).__name__} inserts {self.method_type}: give its '
+                                f'settings as {self.method_arg}=dict(...), not method=')
+            method = dict(type=self.method_type, **(kwargs.pop(self.method_arg, None) or {}))
         super().__init__(**self.swin_kwargs(kwargs))
         for stage in self.stages:
             PEFTSwinBlockSequence.convert(stage)
@@ -213,6 +231,12 @@ class PEFTSwinTransformer(SwinBackboneMixin, SwinTransformer):
         return any(name.startswith(prefix) and module.is_peft_param(name[len(prefix):])
                    for prefix, module in self._peft_modules)
 
-    def peft_module_names(self) -> Tuple[str, ...]:
-        """Names of the method's modules (relative to the backbone)."""
-        return module_prefixes(self, (PEFTModule, ))
+    def official_module_names(self) -> Optional[Dict[str, str]]:
+        """The method's block modules in insertion order, as the official Mona repository names
+        them (``my_module_1``, ``my_module_2``)."""
+        if self.method is None:
+            return None
+        cfg = {k: v for k, v in self.method.items() if k != 'type'}
+        names = [name for name, site in peft_module_class(self.method).placements(cfg)
+                 if site != Site.QKV]
+        return {f'my_module_{k + 1}': name for k, name in enumerate(names)}

@@ -17,25 +17,33 @@ class PlainSwinTransformer(SwinBackboneMixin, SwinTransformer):
     ``trainable=None`` (default): full fine-tuning. ``trainable=[...]``: a parameter trains iff one
     pattern is a substring of its name (:mod:`mmpeft.models.utils.freeze`); the Mona paper's
     baselines are ``[]`` (fixed), ``['bias']`` (BitFit), ``['norm']`` (norm-tuning) and
-    ``['stages.3.blocks.1']`` (partial-1). The rest is frozen in the constructor, before DDP and
-    the optimizer are built. ``init_cfg=dict(type='Pretrained', checkpoint=PATH)`` accepts the same
-    checkpoint layouts as :class:`MonaSwinTransformer` and requires every Swin weight from it.
+    ``['stages.3.blocks.1']`` (partial-1). ``frozen=[...]`` patterns freeze parameters that would
+    otherwise train (``['patch_embed']``: the official VOC runs' ``frozen_stages=1``). The rest is
+    frozen in the constructor, before DDP and the optimizer are built.
+    ``init_cfg=dict(type='Pretrained', checkpoint=PATH)`` accepts the same checkpoint layouts as
+    :class:`MonaSwinTransformer` and requires every Swin weight from it.
 
     Args:
         trainable: name patterns of the parameters that train; None trains all.
+        frozen: name patterns of parameters that never train (applied after ``trainable``).
         **kwargs: mmdet ``SwinTransformer`` arguments (``frozen_stages`` > 0 is refused: use
             patterns).
     """
 
-    def __init__(self, *, trainable: Optional[Sequence[str]] = None, **kwargs) -> None:
+    def __init__(self, *, trainable: Optional[Sequence[str]] = None,
+                 frozen: Optional[Sequence[str]] = None, **kwargs) -> None:
         super().__init__(**self.swin_kwargs(kwargs))
         self.trainable = None if trainable is None else list(trainable)
+        self.frozen = list(frozen or [])
+        name = type(self).__name__
         self._trainable_names = None if trainable is None else set(
-            match_trainable(self, trainable, type(self).__name__))
+            match_trainable(self, trainable, name))
+        self._frozen_names = set(match_trainable(self, self.frozen, name))
         self.freeze_backbone()
 
     def is_trainable_param(self, name: str) -> bool:
-        return self._trainable_names is None or name in self._trainable_names
+        frozen = name in getattr(self, '_frozen_names', ())
+        return not frozen and (self._trainable_names is None or name in self._trainable_names)
 
     def is_pretrained_param(self, name: str) -> bool:
         """Every Swin weight comes from the checkpoint (frozen or not)."""

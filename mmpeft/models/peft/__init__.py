@@ -1,9 +1,13 @@
 """PEFT methods: one module class each, declaring where in a transformer block it goes."""
+from .adapter import Adapter, AdaptFormer
 from .base import Insertion, PEFTModule, Site, peft_module_class
 from .hst import FeatureBridge, SideBlock, SideStage
+from .lora import LoRA, merge_lora
+from .lorand import LoRand, LoRandLinear
 from .mona import Mona, MonaConv
 
 __all__ = [
-    'Insertion', 'PEFTModule', 'Site', 'peft_module_class', 'Mona', 'MonaConv', 'FeatureBridge',
-    'SideBlock', 'SideStage'
+    'Insertion', 'PEFTModule', 'Site', 'peft_module_class', 'Adapter', 'AdaptFormer', 'LoRA',
+    'merge_lora', 'LoRand', 'LoRandLinear', 'Mona', 'MonaConv', 'FeatureBridge', 'SideBlock',
+    'SideStage'
 ]

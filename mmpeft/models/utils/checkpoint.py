@@ -10,7 +10,10 @@ the model's own layout with the family's :class:`CheckpointFormat` (Swin:
 * a file that provides less than ``min_ratio`` (90%) of the weights that must come from it is the
   wrong file (another architecture or layout): an error;
 * any other weight that must come from the file but is missing would stay at its random
-  initialisation while frozen: an error, unless ``allow_missing=True``.
+  initialisation while frozen: an error, unless ``allow_missing=True``;
+* a file that carries some but not all of the model's own PEFT parameters (the ones that need not
+  come from it), or weights inside the backbone that the model does not have (another method's
+  modules), belongs to another method or setting: an error.
 """
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -202,6 +205,16 @@ def load_checked_state_dict(module: nn.Module,
             f'the checkpoint (<{min_ratio:.0%} matched; wrong architecture or layout?). Missing '
             f'e.g.: {preview(missing_req, 8)}. Unused checkpoint keys e.g.: '
             f'{preview(unexpected, 8)}')
+    optional = [n for n in params if not required(n) and not not_pretrained(n)]
+    found = [n for n in optional if n in to_load]
+    children = {name for name, _ in module.named_children()}
+    foreign = [k for k in unexpected if k.split('.')[0] in children]
+    if optional and (foreign or 0 < len(found) < len(optional)):
+        raise CheckpointMismatchError(
+            f'{source}: the checkpoint carries weights that do not fit the PEFT parameters of '
+            f'{model_name}: {len(found)} of its {len(optional)} found'
+            + (f', and weights inside the backbone that it does not have: {preview(foreign, 6)}'
+               if foreign else '') + '. A checkpoint of another method or setting?')
     if missing_req and not allow_missing:
         raise CheckpointMismatchError(
             f'{source}: {len(missing_req)} pretrained weights of {model_name} are not in the '
@@ -246,7 +259,8 @@ def load_backbone_checkpoint(model: nn.Module,
     """Load a checkpoint of ``fmt``'s family into ``model``, with checks.
 
     ``pretrained`` names the parameters that must come from the file (default: the model's frozen
-    parameters); see :func:`load_checked_state_dict` for the checks.
+    parameters); see :func:`load_checked_state_dict` for the checks. The report's ``notes`` hold
+    the file's ``layout`` and its ``unused`` keys (dropped, never loaded).
 
     Raises:
         FileNotFoundError, mmpeft.compat.CorruptCheckpointError,
@@ -261,7 +275,8 @@ def load_backbone_checkpoint(model: nn.Module,
             f'{filename} holds no {fmt.family} weights in a known layout: 0.0% of the pretrained '
             f'weights of {type(model).__name__} found (<{min_ratio:.0%} matched; wrong '
             f'architecture or layout?). First keys: {list(state)[:5]}')
-    unused = sorted({k.split('.')[0] for k in state if fmt.unused(k)})
+    unused_keys = [k for k in state if fmt.unused(k)]
+    unused = sorted({k.split('.')[0] for k in unused_keys})
     state = OrderedDict((k, v) for k, v in state.items() if not fmt.unused(k))
     logger.info(f'{filename}: {fmt.family} checkpoint layout "{layout}"'
                 + (f', {len(ignored)} non-backbone keys ignored' if ignored else '')
@@ -281,4 +296,5 @@ def load_backbone_checkpoint(model: nn.Module,
         allow_missing=allow_missing,
         logger=logger)
     report.notes['layout'] = layout
+    report.notes['unused'] = unused_keys
     return report

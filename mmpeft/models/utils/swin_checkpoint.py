@@ -6,11 +6,14 @@ optional ``backbone.`` or ``module.`` prefix):
 * ``microsoft``: official Swin checkpoints (``layers.i.blocks.j.attn.qkv``, ``mlp.fc1``,
   ``layers.i.downsample.reduction``, ``patch_embed.proj``), converted with mmdet's
   ``swin_converter`` (which also re-orders the PatchMerging channels for ``nn.Unfold``).
-* ``mona-official``: the same layout plus the official Mona adapters
-  ``layers.i.blocks.j.my_module_1/2.*`` -> ``stages.i.blocks.j.mona1/2.*``.
+* ``mona-official``: the same layout plus the modules of a method trained with the official Mona
+  repository (Mona, Adapter, AdaptFormer: ``layers.i.blocks.j.my_module_k.*`` ->
+  ``stages.i.blocks.j.<the model's k-th module>.*``, e.g. ``mona1``/``mona2``; LoRA's
+  ``attn.qkv.lora_A/B`` follow ``attn.qkv``).
 * ``mmdet``: mmdet/mmseg Swin layout (``stages.i.blocks.j.attn.w_msa``, ``ffn.layers``,
   ``patch_embed.projection``), taken as is.
-* ``mmpeft``: the mmdet layout plus mmpeft adapters (``mona1``/``mona2``), taken as is.
+* ``mmpeft``: the mmdet layout plus PEFT modules (``mona1``, ``adapter1``, ``adapter``,
+  ``lorand1``, ``qkv.lora_A`` ...: mmpeft's names, which are STAR-MMRotate's), taken as is.
 
 Keys outside the backbone (neck, heads) are ignored. Relative position indices and attention masks
 are recomputed by the model and never loaded; output norms ``norm{i}`` are never loaded (they are
@@ -19,7 +22,9 @@ frozen at identity, as in the reference code). Relative position bias tables are
 """
 import re
 from collections import OrderedDict
-from typing import Dict, Optional, Tuple
+from dataclasses import replace
+from functools import partial
+from typing import Dict, Mapping, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -39,7 +44,8 @@ OFFICIAL_ADAPTER_NAMES = {'my_module_1': 'mona1', 'my_module_2': 'mona2'}
 _OUT_NORM = re.compile(r'^norm\d+\.')
 _DERIVED = re.compile(r'(^|\.)(relative_position_index|attn_mask)$')
 _BACKBONE_KEYS = ('stages.', 'patch_embed.', 'absolute_pos_embed')
-_OFFICIAL_ADAPTER = re.compile(r'^(layers\.\d+\.blocks\.\d+\.)(my_module_[12])(\..+)$')
+_OFFICIAL_ADAPTER = re.compile(r'^(layers\.\d+\.blocks\.\d+\.)(my_module_\d+)(\..+)$')
+_PEFT_KEY = re.compile(r'\.(mona[12]|adapter[12]?|lorand[12])\.|\.lora_[AB]$')
 
 
 def is_not_pretrained(key: str) -> bool:
@@ -61,12 +67,19 @@ def detect_swin_layout(state: StateDict) -> str:
     if ms:
         return 'mona-official' if any('.my_module_' in k for k in state) else 'microsoft'
     if mm:
-        return 'mmpeft' if any(re.search(r'\.mona[12]\.', k) for k in state) else 'mmdet'
+        return 'mmpeft' if any(_PEFT_KEY.search(k) for k in state) else 'mmdet'
     return 'unknown'
 
 
-def microsoft_to_mmdet(state: StateDict) -> StateDict:
-    """Convert Microsoft-layout Swin keys (optionally with official Mona adapters) to mmdet's."""
+def microsoft_to_mmdet(state: StateDict,
+                       official_names: Optional[Mapping[str, str]] = None) -> StateDict:
+    """Convert Microsoft-layout Swin keys to mmdet's.
+
+    ``layers.i.blocks.j.my_module_k.*`` (the official Mona repository's name for the k-th module
+    of a method: Mona, Adapter, AdaptFormer) become ``stages.i.blocks.j.<official_names[k]>.*``
+    (default: Mona's ``mona1``/``mona2``); LoRA's ``attn.qkv.lora_A/B`` follow ``attn.qkv``.
+    """
+    names = OFFICIAL_ADAPTER_NAMES if official_names is None else official_names
     from mmdet.models.backbones.swin import swin_converter
     adapters, swin, passthrough = OrderedDict(), OrderedDict(), OrderedDict()
     for k, v in state.items():
@@ -75,7 +88,12 @@ def microsoft_to_mmdet(state: StateDict) -> StateDict:
             passthrough[k] = v
         elif m:
             head, name, tail = m.groups()
-            adapters['stages' + head[len('layers'):] + OFFICIAL_ADAPTER_NAMES[name] + tail] = v
+            if name not in names:
+                raise CheckpointMismatchError(
+                    f'the checkpoint has official-Mona-repo modules {name} but the model has '
+                    f'{len(names)} such module(s) per block '
+                    f'({", ".join(names.values()) or "none"})')
+            adapters['stages' + head[len('layers'):] + names[name] + tail] = v
         else:
             swin[k] = v
     converted = OrderedDict((k[len('backbone.'):], v) for k, v in swin_converter(swin).items())
@@ -84,15 +102,16 @@ def microsoft_to_mmdet(state: StateDict) -> StateDict:
     return converted
 
 
-def swin_to_model_layout(state: StateDict) -> Tuple[StateDict, str]:
+def swin_to_model_layout(state: StateDict, official_names: Optional[Mapping[str, str]] = None
+                         ) -> Tuple[StateDict, str]:
     """Bring a prefix-free Swin state dict into mmpeft's backbone layout.
 
     Returns ``(state, layout)`` (see :func:`detect_swin_layout`); derived buffers and output norms
-    are removed.
+    are removed. ``official_names``: see :func:`microsoft_to_mmdet`.
     """
     layout = detect_swin_layout(state)
     if layout in ('microsoft', 'mona-official'):
-        state = microsoft_to_mmdet(state)
+        state = microsoft_to_mmdet(state, official_names)
     state = OrderedDict((k, v) for k, v in state.items() if not is_not_pretrained(k))
     return state, layout
 
@@ -130,24 +149,33 @@ SWIN_FORMAT = CheckpointFormat(
     not_pretrained=is_not_pretrained)
 
 
-def load_swin_checkpoint(model: nn.Module, filename: str, **kwargs) -> LoadReport:
+def load_swin_checkpoint(model: nn.Module, filename: str,
+                         official_names: Optional[Mapping[str, str]] = None,
+                         **kwargs) -> LoadReport:
     """Load any supported Swin checkpoint into an mmdet-style Swin backbone, with checks.
 
-    Keyword arguments as :func:`~mmpeft.models.utils.checkpoint.load_backbone_checkpoint`.
+    ``official_names``: see :func:`microsoft_to_mmdet`; other keyword arguments as
+    :func:`~mmpeft.models.utils.checkpoint.load_backbone_checkpoint`.
     """
-    return load_backbone_checkpoint(model, filename, SWIN_FORMAT, **kwargs)
+    fmt = replace(SWIN_FORMAT, convert=partial(swin_to_model_layout,
+                                               official_names=official_names))
+    return load_backbone_checkpoint(model, filename, fmt, **kwargs)
 
 
 def to_mmpeft_checkpoint(state: StateDict, prefix: Optional[str] = None,
-                         out_prefix: str = 'backbone.') -> Tuple[Dict[str, torch.Tensor], str]:
+                         out_prefix: str = 'backbone.',
+                         official_names: Optional[Mapping[str, str]] = None
+                         ) -> Tuple[Dict[str, torch.Tensor], str]:
     """Offline conversion used by ``tools/model_converters/mona2mmpeft.py``.
 
     Keeps only backbone tensors (``stages.*``, ``patch_embed.*``, ``absolute_pos_embed``), so a
-    classification ``norm``/``head`` and detector parts are dropped.
+    classification ``norm``/``head`` and detector parts are dropped. ``official_names``: see
+    :func:`microsoft_to_mmdet`.
 
     Returns ``({out_prefix + key: tensor}, layout)`` with keys in mmpeft's backbone layout.
     """
-    converted, layout = swin_to_model_layout(select_backbone_keys(state, prefix)[0])
+    converted, layout = swin_to_model_layout(select_backbone_keys(state, prefix)[0],
+                                             official_names)
     if layout == 'unknown':
         raise CheckpointMismatchError('no Swin keys (layers.* or stages.*) found')
     return OrderedDict((out_prefix + k, v.contiguous()) for k, v in converted.items()

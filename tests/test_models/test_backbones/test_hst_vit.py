@@ -342,3 +342,200 @@ def test_random_init_reinitialises_side_network():
     conv = model.side_stages[1].embed.projection
     assert conv.weight.std().item() == pytest.approx(
         (2.0 / (9 * conv.out_channels))**0.5, rel=0.15)
+
+
+# --------------------------------------------------------------------------- official HST files
+HST6 = dict(TINY, arch=dict(embed_dims=48, num_layers=6, num_heads=3), side_depths=[2, 1, 2, 1])
+VIT_TO_TIMM = (  # mmseg ViT prefix -> timm prefix (official ViT_HSN keeps timm's ViT names)
+    ('patch_embed.projection.', 'patch_embed.proj.'), ('ln1.', 'norm1.'), ('ln2.', 'norm2.'),
+    ('attn.attn.in_proj_weight', 'attn.qkv.weight'), ('attn.attn.in_proj_bias', 'attn.qkv.bias'),
+    ('attn.attn.out_proj.', 'attn.proj.'), ('ffn.layers.0.0.', 'mlp.fc1.'),
+    ('ffn.layers.1.', 'mlp.fc2.'))
+
+
+def official_hst_state(model: HSTViT, num_classes: int = 10) -> OrderedDict:
+    """``model`` as the state dict of the official ``ViT_HSN`` (AFeng-x/HST names and shapes),
+    built from HSTViT's module structure: the inverse of the loader's conversion, written apart
+    from it. Every tensor of ``model`` is used exactly once."""
+    sd, used, out = model.state_dict(), set(), OrderedDict()
+
+    def put(official, ours, t=None):
+        out[official] = (sd[ours] if t is None else t).clone()
+        used.add(ours)
+
+    for k in sd:
+        if k in ('cls_token', 'pos_embed') or k.startswith(('patch_embed.', 'layers.')):
+            new = k.replace('layers.', 'blocks.', 1)
+            for a, b in VIT_TO_TIMM:
+                new = new.replace(a, b)
+            put(new, k)
+    C = model.meta_tokens.shape[-1]
+    for i in range(model.meta_tokens.shape[0]):  # ParameterList of (1, G, C)
+        out[f'm_embeddings.{i}'] = sd['meta_tokens'][i:i + 1].clone()
+    used.add('meta_tokens')
+    block = 0
+    for s, depth in enumerate(model.side_depths):
+        n, st = s + 1, f'side_stages.{s}.'
+        for p in ('weight', 'bias'):
+            put(f'T_Bridge_{n}.{p}', f'bridges.{s}.proj.{p}')
+            put(f'm_norm{n}.{p}', st + f'norm.{p}')
+        for j in range(depth):
+            block += 1  # m_proj_norm counts the ViT blocks from 1, across stages
+            for p in ('weight', 'bias'):
+                put(f'm_proj_norm{block}.{p}', f'bridges.{s}.meta_norms.{j}.{p}')
+        if s == 0:  # Head: Conv(no bias), BN, ReLU, Conv -> conv.0, conv.1, conv.3; then norm
+            put('m_patch_embed1.conv.0.weight', st + 'stem_conv.conv.weight')
+            for p in ('weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked'):
+                put(f'm_patch_embed1.conv.1.{p}', st + f'stem_conv.bn.{p}')
+            for p in ('weight', 'bias'):
+                put(f'm_patch_embed1.conv.3.{p}', st + f'embed.projection.{p}')
+                put(f'm_patch_embed1.norm.{p}', st + f'embed.norm.{p}')
+        else:
+            for p in ('weight', 'bias'):
+                put(f'm_patch_embed{n}.proj.{p}', st + f'embed.projection.{p}')
+                put(f'm_patch_embed{n}.norm.{p}', st + f'embed.norm.{p}')
+        for j in range(depth):
+            o, b = f'm_block{n}.{j}.', st + f'blocks.{j}.'
+            for p in ('weight', 'bias'):
+                put(o + f'norm1.{p}', b + f'ln1.{p}')
+                put(o + f'norm2.{p}', b + f'ln2.{p}')
+                put(o + f'attn.proj.{p}', b + f'attn.attn.out_proj.{p}')
+                put(o + f'mlp.fc1.{p}', b + f'ffn.layers.0.0.{p}')
+                put(o + f'mlp.fc2.{p}', b + f'ffn.layers.1.{p}')
+                packed = b + f'attn.attn.in_proj_{p}'
+                for name, part in zip('qkv', sd[packed].chunk(3, dim=0)):
+                    put(o + f'attn.{name}.{p}', packed, part)
+    assert used == set(sd), sorted(set(sd) - used)
+    # the official model's own extras: the ViT's final norm and the classifier (BatchNorm1d with
+    # affine=False: running statistics only)
+    d4 = model.side_dims[-1]
+    out['norm.weight'], out['norm.bias'] = torch.ones(C), torch.zeros(C)
+    out['fc_norm.running_mean'], out['fc_norm.running_var'] = torch.randn(d4), torch.rand(d4) + 1
+    out['fc_norm.num_batches_tracked'] = torch.tensor(100)
+    out['head.weight'], out['head.bias'] = torch.randn(num_classes, d4), torch.randn(num_classes)
+    return out
+
+
+def randomised_hst(cfg: dict, seed: int = 0) -> HSTViT:
+    """An HSTViT whose every tensor (side network, BN statistics and ViT included) differs from any
+    initialisation: it stands in for a trained official model."""
+    torch.manual_seed(seed)
+    model = HSTViT(**cfg)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for n, t in model.state_dict().items():
+            if n.endswith('num_batches_tracked'):
+                t.fill_(37)
+            elif n.endswith('running_var'):
+                t.copy_(torch.rand(t.shape, generator=g) + 0.5)
+            else:
+                t.add_(torch.randn(t.shape, generator=g) * 0.1)
+    return model.eval()
+
+
+def save_official(model: HSTViT, path) -> str:
+    # what the official (timm) trainer writes: the weights under 'state_dict', plus metadata
+    torch.save({'epoch': 99, 'arch': 'vit_base_patch16_224_in21k',
+                'state_dict': official_hst_state(model)}, str(path))
+    return str(path)
+
+
+def test_official_hst_state_has_the_official_names_and_shapes():
+    """The test's official file: per-block (1, G, C) meta tokens, separate q/k/v, Head's conv
+    indices, m_proj_norm numbered by ViT block with its stage's width."""
+    model = randomised_hst(HST6)
+    sd = official_hst_state(model)
+    assert sd['m_embeddings.5'].shape == (1, 1, 48) and 'm_embeddings.6' not in sd
+    assert sd['m_block3.1.attn.q.weight'].shape == (32, 32)
+    assert sd['m_block3.1.attn.v.bias'].shape == (32, )
+    assert sd['m_patch_embed1.conv.0.weight'].shape == (16, 3, 3, 3)
+    assert 'm_patch_embed1.conv.0.bias' not in sd
+    assert sd['m_patch_embed1.conv.3.weight'].shape == (16, 16, 2, 2)
+    assert sd['m_patch_embed2.proj.weight'].shape == (24, 16, 3, 3)
+    assert sd['T_Bridge_4.weight'].shape == (40, 48)
+    # side depths [2, 1, 2, 1]: ViT blocks 1-2 -> stage 1, 3 -> 2, 4-5 -> 3, 6 -> 4
+    assert [sd[f'm_proj_norm{i}.weight'].shape[0] for i in range(1, 7)] == [16, 16, 24, 32, 32, 40]
+    assert sd['blocks.5.attn.qkv.weight'].shape == (144, 48)
+    assert not any(k.startswith(('meta_tokens', 'bridges.', 'side_stages.', 'layers.')) for k in sd)
+
+
+def test_official_hst_checkpoint_loads_the_whole_model(tmp_path):
+    source = randomised_hst(HST6, seed=0)
+    path = save_official(source, tmp_path / 'hst_official.pth')
+    torch.manual_seed(1)
+    model = HSTViT(**HST6, init_cfg=dict(type='Pretrained', checkpoint=path))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    model.init_weights()
+    report = model.pretrained_report
+    assert report.notes['layout'] == 'hst-official'
+    assert report.notes['side_network'] is True
+    assert report.missing == [] and report.unexpected == []
+    # the classifier and the ViT's final norm are reported unused and never loaded
+    assert sorted(report.notes['unused']) == [
+        'fc_norm.num_batches_tracked', 'fc_norm.running_mean', 'fc_norm.running_var',
+        'head.bias', 'head.weight', 'norm.bias', 'norm.weight']
+    assert not any(k.startswith(('head', 'fc_norm', 'norm.')) for k in report.loaded)
+    ours = model.state_dict()
+    assert set(report.loaded) == set(ours)
+    for k, v in source.state_dict().items():
+        assert torch.equal(ours[k], v), k
+        if k.startswith(HSTViT.NEW_PREFIXES):
+            assert not torch.equal(before[k], v), k  # the file changed it: not left at init
+    # still the HST trainable set after loading
+    assert count_parameters(model) == count_parameters(source)
+    img = torch.rand(2, 3, 64, 96)
+    with torch.no_grad():
+        for a, b in zip(model.eval()(img), source(img)):
+            assert torch.equal(a, b)
+
+
+def test_official_hst_checkpoint_of_another_side_network_is_refused(tmp_path):
+    wider = dict(HST6, side_arch=dict(embed_dims=[16, 24, 32, 48], num_heads=[1, 2, 4, 4]))
+    path = save_official(randomised_hst(wider), tmp_path / 'wide.pth')
+    with pytest.raises(CheckpointMismatchError) as err:
+        HSTViT(**HST6, pretrained=path).init_weights()
+    msg = str(err.value)
+    assert 'wide.pth carries a side network that does not fit HSTViT' in msg
+    assert 'checkpoint widths [16, 24, 32, 48]' in msg and 'model widths [16, 24, 32, 40]' in msg
+    assert 'bridges.3.proj.weight: checkpoint (48, 48) vs model (40, 48)' in msg
+    assert 'side_arch' in msg
+    # same widths, other blocks per stage: the meta norms would land in other stages
+    regrouped = dict(HST6, side_depths=[1, 2, 2, 1])
+    path = save_official(randomised_hst(regrouped), tmp_path / 'regrouped.pth')
+    with pytest.raises(CheckpointMismatchError,
+                       match=r'blocks per stage \[1, 2, 2, 1\].*blocks per stage \[2, 1, 2, 1\]'):
+        HSTViT(**HST6, pretrained=path).init_weights()
+    # the same check for a side network in mmpeft's own layout
+    path = str(tmp_path / 'mmpeft_wide.pth')
+    torch.save({'state_dict': randomised_hst(wider).state_dict()}, path)
+    with pytest.raises(CheckpointMismatchError, match='does not fit HSTViT'):
+        HSTViT(**HST6, pretrained=path).init_weights()
+
+
+def test_incomplete_official_hst_checkpoint_is_refused(tmp_path):
+    sd = official_hst_state(randomised_hst(HST6))
+    del sd['m_block2.0.attn.k.bias']
+    path = str(tmp_path / 'no_k.pth')
+    torch.save(sd, path)
+    with pytest.raises(CheckpointMismatchError, match=r'm_block2\.0\.attn lacks the bias of k'):
+        HSTViT(**HST6, pretrained=path).init_weights()
+    sd = official_hst_state(randomised_hst(HST6))
+    del sd['m_block4.0.norm1.weight']
+    torch.save(sd, path)
+    with pytest.raises(CheckpointMismatchError,
+                       match=r'1 missing: side_stages\.3\.blocks\.0\.ln1\.weight'):
+        HSTViT(**HST6, pretrained=path).init_weights()
+
+
+def test_vit_only_checkpoint_leaves_the_side_network_at_init(tmp_path):
+    """The guard of the tests above: a plain timm ViT file loads no side network."""
+    _, sd = tiny_loaded(tmp_path)
+    model = HSTViT(**TINY, pretrained=str(tmp_path / 'vit_timm.pth'))
+    init = {k: v.clone() for k, v in model.state_dict().items()}
+    model.init_weights()
+    assert model.pretrained_report.notes['layout'] == 'timm'
+    assert model.pretrained_report.notes['side_network'] is False
+    assert 'head.weight' in model.pretrained_report.notes['unused']
+    for k, v in model.state_dict().items():
+        if k.startswith(HSTViT.NEW_PREFIXES):
+            assert torch.equal(v, init[k]), k

@@ -1,0 +1,7 @@
+# Mona paper baseline LoRA (rank 64, alpha 1, on q and v of every window attention) on Swin-B 22K;
+# only the method's parameters train in the backbone. DOTA v1.0 with the Oriented R-CNN le90
+# recipe.
+_base_ = ['../_base_/oriented-rcnn-le90_fpn_1x_dota.py', '../_base_/swin_22k.py']
+model = dict(
+    backbone=dict(_delete_=True, type='LoRASwinTransformer', **_base_.swin_b),
+    neck=dict(in_channels=[128, 256, 512, 1024]))

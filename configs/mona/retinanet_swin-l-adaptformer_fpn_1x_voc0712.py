@@ -1,0 +1,10 @@
+# Mona paper baseline AdaptFormer (one parallel bottleneck adapter per block, scale 0.1) on Swin-L
+# 22K; only the method's parameters train in the backbone. Pascal VOC 07+12 with the paper's
+# RetinaNet recipe.
+_base_ = ['../_base_/retinanet_fpn_1x_voc0712.py', '../_base_/swin_22k.py']
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='AdaptFormerSwinTransformer',
+        **dict(_base_.swin_l, drop_path_rate=0.2, out_indices=(1, 2, 3))),
+    neck=dict(in_channels=[384, 768, 1536]))

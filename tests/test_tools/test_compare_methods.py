@@ -1,0 +1,54 @@
+"""tools/analysis/compare_methods.py: the ten methods of a task side by side, measured, plotted."""
+import os.path as osp
+import sys
+
+import pytest
+
+from e2e_utils import REPO
+
+sys.path.insert(0, osp.join(REPO, 'tools', 'analysis'))
+import compare_methods  # noqa: E402
+
+TINY = """_base_ = '{base}'
+model = dict(
+    backbone=dict(embed_dims=16, depths=[1, 1, 1, 2], num_heads=[1, 1, 2, 2], drop_path_rate=0.0),
+    neck=dict(in_channels=[32, 64, 128], out_channels=16),
+    bbox_head=dict(in_channels=16, feat_channels=16, stacked_convs=1))
+"""
+
+
+@pytest.fixture(scope='module')
+def tiny_voc(tmp_path_factory):
+    """The ten VOC configs with a tiny Swin-L-shaped backbone and RetinaNet head."""
+    d = tmp_path_factory.mktemp('voc')
+    for m in compare_methods.METHODS:
+        name = compare_methods.TASKS['voc'].format(m)
+        (d / name).write_text(TINY.format(base=osp.join(REPO, 'configs', 'mona', name)))
+    return str(d)
+
+
+def test_every_task_has_its_ten_configs():
+    for task in compare_methods.TASKS:
+        configs = compare_methods.task_configs(task, osp.join(REPO, 'configs', 'mona'))
+        assert list(configs) == list(compare_methods.METHODS)
+    with pytest.raises(SystemExit, match='no config for 10 method'):
+        compare_methods.task_configs('voc', REPO)
+
+
+def test_table_bench_and_plot(tiny_voc, tmp_path):
+    png = tmp_path / 'voc.png'
+    rows = compare_methods.main(['voc', '--configs-dir', tiny_voc, '--bench', '--no-memory',
+                                 '--img-size', '64', '--iters', '1', '--warmup', '0',
+                                 '--plot', str(png), '--json', str(tmp_path / 'voc.json')])
+    by = {r['method']: r for r in rows}
+    assert [r['method'] for r in rows] == list(compare_methods.METHODS)
+    assert by['full']['share'] < 1 and by['full']['share'] > 0.99  # patch embedding frozen
+    assert by['fixed']['backbone_trainable'] == 0
+    assert 0 < by['norm-tuning']['share'] < by['bitfit']['share'] < by['partial-1']['share']
+    for m in ('adapter', 'adaptformer', 'lora', 'lorand', 'mona'):
+        assert 0 < by[m]['share'] < 0.5
+    # the trainable-only file: everything for full fine-tuning, less for every other method
+    assert all(by[m]['ckpt_small'] < by['full']['ckpt_small'] for m in by if m != 'full')
+    assert by['full']['step_ratio'] == 1.0 and all(r['step'] > 0 for r in rows)
+    assert png.is_file() and png.stat().st_size > 10_000
+    assert (tmp_path / 'voc.json').is_file()
