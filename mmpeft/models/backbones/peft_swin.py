@@ -1,16 +1,16 @@
 """PEFT methods in mmdet's Swin Transformer: a method's modules at their sites in every block.
 
-This is the one place that knows how a :class:`~mmpeft.models.peft.PEFTModule` gets into mmdet's
-``SwinBlock`` (see :mod:`mmpeft.models.peft.base` for the sites). The blocks, built by mmdet, are
-converted in place (:func:`~mmpeft.models.utils.convert_module`): every Swin parameter keeps its
-name, so mmdet/mmseg/Microsoft checkpoints load unchanged, and each method module is attached to
-its block under its own name (``stages.i.blocks.j.mona1`` ...).
+This is the one place that knows how mmdet's ``SwinBlock`` exposes its parts to
+:class:`~mmpeft.models.backbones.peft_block.PEFTBlockMixin` (the site-aware forward, written once
+for every family; see :mod:`mmpeft.models.peft.base` for the sites). The blocks, built by mmdet,
+are converted in place (:func:`~mmpeft.models.utils.convert_module`): every Swin parameter keeps
+its name, so mmdet/mmseg/Microsoft checkpoints load unchanged, and each method module is attached
+to its block under its own name (``stages.i.blocks.j.mona1`` ...).
 """
 from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
-import torch.utils.checkpoint as cp
 from mmdet.models.backbones.swin import SwinBlock, SwinBlockSequence, SwinTransformer
 
 from mmpeft.models.peft import PEFTModule, Site, peft_module_class
@@ -18,6 +18,7 @@ from mmpeft.models.utils import LoadReport, convert_module, load_swin_checkpoint
 from mmpeft.registry import register_model
 
 from .base import PEFTBackboneMixin
+from .peft_block import PEFTBlockMixin, insert_method, run_blocks
 
 
 class SwinBackboneMixin(PEFTBackboneMixin):
@@ -64,8 +65,9 @@ class SwinBackboneMixin(PEFTBackboneMixin):
         return None
 
 
-class PEFTSwinBlock(SwinBlock):
-    """mmdet ``SwinBlock`` whose forward runs the PEFT modules at their sites.
+class PEFTSwinBlock(PEFTBlockMixin, SwinBlock):
+    """mmdet ``SwinBlock`` whose forward runs the PEFT modules at their sites
+    (:class:`~mmpeft.models.backbones.peft_block.PEFTBlockMixin`).
 
     :meth:`convert` moves the two drop-paths out of mmdet's attention (``attn.drop``) and FFN
     (``ffn.dropout_layer``, with ``ffn.add_identity`` off) into the block (``drop_path_attn``,
@@ -73,9 +75,6 @@ class PEFTSwinBlock(SwinBlock):
     parameters: names and checkpoints are unchanged, and without PEFT modules the block computes
     exactly mmdet's ``SwinBlock``.
     """
-    peft_sites: Dict[str, str]
-    drop_path_attn: nn.Module
-    drop_path_ffn: nn.Module
 
     @classmethod
     def convert(cls, block: SwinBlock) -> 'PEFTSwinBlock':
@@ -86,66 +85,28 @@ class PEFTSwinBlock(SwinBlock):
         block.ffn.add_identity = False
         return block
 
-    def add_module_at(self, site: str, name: str, module: nn.Module) -> None:
-        """Attach ``module`` as ``self.<name>`` at ``site``; a ``QKV`` module replaces the
-        window attention's ``qkv`` Linear (``name`` is ignored)."""
-        if site == Site.QKV:
-            self.attn.w_msa.qkv = module
-            return
-        if site not in Site.ALL:
-            raise ValueError(f'unknown site {site!r}; one of {Site.ALL}')
-        if site in self.peft_sites:
-            raise ValueError(f'site {site!r} already holds {self.peft_sites[site]!r}')
-        self.add_module(name, module)
-        self.peft_sites[site] = name
+    def attn_branch(self, h: torch.Tensor, hw_shape: Sequence[int]) -> torch.Tensor:
+        return self.attn(h, hw_shape)
 
-    def at(self, site: str) -> Optional[nn.Module]:
-        """The module at ``site`` (None if there is none)."""
-        name = self.peft_sites.get(site)
-        return None if name is None else getattr(self, name)
+    def ffn_branch(self, h: torch.Tensor) -> torch.Tensor:
+        return self.ffn(h)
 
-    def _seq(self, site: str, x: torch.Tensor, hw_shape: Sequence[int]) -> torch.Tensor:
-        module = self.at(site)
-        return x if module is None else module(x, hw_shape)
+    @property
+    def qkv(self) -> nn.Linear:
+        return self.attn.w_msa.qkv
 
-    def _forward(self, x: torch.Tensor, hw_shape: Sequence[int],
-                 pending: Optional[PEFTModule] = None, defer: bool = False) -> torch.Tensor:
-        if pending is None:
-            identity, h = x, self.norm1(x)
-        else:  # the previous block's FFN_RESIDUAL module, computed together with this norm1
-            identity, h = pending.forward_with_norm(x, hw_shape, self.norm1)
-        a = self._seq(Site.ATTN_OUT, self.attn(h, hw_shape), hw_shape)
-        a = self._seq(Site.ATTN_OUT_DROPPED, self.drop_path_attn(a), hw_shape)
-        x = identity + a
-        residual = self.at(Site.ATTN_RESIDUAL)
-        if residual is None:
-            h = self.norm2(x)
-        else:
-            x, h = residual.forward_with_norm(x, hw_shape, self.norm2)
-        f = self._seq(Site.FFN_OUT, self.ffn(h), hw_shape)
-        out = x + self._seq(Site.FFN_OUT_DROPPED, self.drop_path_ffn(f), hw_shape)
-        parallel = self.at(Site.FFN_PARALLEL)
-        if parallel is not None:
-            out = out + parallel(x, hw_shape)
-        return out if defer else self._seq(Site.FFN_RESIDUAL, out, hw_shape)
+    def set_qkv(self, module: nn.Module) -> None:
+        self.attn.w_msa.qkv = module
 
     def forward(self, x: torch.Tensor, hw_shape: Sequence[int],
                 pending: Optional[PEFTModule] = None, defer: bool = False) -> torch.Tensor:
-        """One block. ``pending``: the previous block's ``FFN_RESIDUAL`` module, still to apply to
-        ``x``; ``defer``: return the output before this block's ``FFN_RESIDUAL`` module."""
-        if self.with_cp and torch.is_grad_enabled():
-            # non-reentrant: PEFT parameters get gradients even if x does not require them
-            return cp.checkpoint(self._forward, x, hw_shape, pending, defer, use_reentrant=False)
-        return self._forward(x, hw_shape, pending, defer)
+        """One block (``pending``, ``defer``: see :meth:`PEFTBlockMixin.peft_forward`)."""
+        return self.checkpointed_forward(self.with_cp, x, hw_shape, pending, defer)
 
 
 class PEFTSwinBlockSequence(SwinBlockSequence):
-    """mmdet ``SwinBlockSequence`` of :class:`PEFTSwinBlock` s.
-
-    When a block's ``FFN_RESIDUAL`` module :meth:`~PEFTModule.defers_to_next_norm` (Mona with
-    ``with_cp``), the next block of the stage applies it together with its ``norm1``, so that
-    module's output is not stored for backward. Same function and gradients either way.
-    """
+    """mmdet ``SwinBlockSequence`` of :class:`PEFTSwinBlock` s, run by
+    :func:`~mmpeft.models.backbones.peft_block.run_blocks`."""
 
     @classmethod
     def convert(cls, stage: SwinBlockSequence) -> 'PEFTSwinBlockSequence':
@@ -156,31 +117,11 @@ class PEFTSwinBlockSequence(SwinBlockSequence):
         return stage
 
     def forward(self, x: torch.Tensor, hw_shape: Sequence[int]):
-        pending = None
-        for i, block in enumerate(self.blocks):
-            last = block.at(Site.FFN_RESIDUAL)
-            defer = (i + 1 < len(self.blocks) and last is not None
-                     and last.defers_to_next_norm())
-            x = block(x, hw_shape, pending, defer)
-            pending = last if defer else None
+        x = run_blocks(self.blocks, x, hw_shape)
         if self.downsample:
             x_down, down_hw_shape = self.downsample(x, hw_shape)
             return x_down, down_hw_shape, x, hw_shape
         return x, hw_shape, x, hw_shape
-
-
-def insert_method(swin: SwinTransformer, method: dict) -> None:
-    """Put the modules of ``method`` (``dict(type=NAME, **settings)``) into every block of the
-    (converted) ``swin``, at the sites the method declares."""
-    cfg = dict(method)
-    cls = peft_module_class(cfg)
-    cfg.pop('type')
-    for stage in swin.stages:
-        for block in stage.blocks:
-            dims = block.norm1.normalized_shape[0]
-            for name, site in cls.placements(cfg):
-                target = block.attn.w_msa.qkv if site == Site.QKV else dims
-                block.add_module_at(site, name, cls.build_at(site, target, cfg))
 
 
 @register_model
@@ -221,7 +162,7 @@ class PEFTSwinTransformer(SwinBackboneMixin, SwinTransformer):
             PEFTSwinBlockSequence.convert(stage)
         self.method = None if method is None else dict(method)
         if method is not None:
-            insert_method(self, method)
+            insert_method((block for stage in self.stages for block in stage.blocks), method)
         self._peft_modules: Tuple[Tuple[str, PEFTModule], ...] = tuple(
             (name + '.', m) for name, m in self.named_modules() if isinstance(m, PEFTModule))
         self.freeze_backbone()
