@@ -20,6 +20,20 @@ TINY_VIT = dict(embed_dims=48, num_layers=4, num_heads=3)
 TINY_HST = dict(arch=TINY_VIT, side_arch=dict(embed_dims=[16, 24, 32, 40], num_heads=[1, 2, 4, 5]),
                 side_depths=[1, 1, 1, 1], drop_path_rate=0.1, side_drop_path_rate=0.1)
 TINY_HST_DIMS = [16, 24, 32, 40]
+# PEFTViT / PEFTSAMViT shrunk to the ViT of TINY_HST (whose checkpoint file loads into both): one
+# stride-16 map of 48 channels after layer 3
+_TINY_VIT_ARCH = dict(embed_dims=48, num_layers=4, num_heads=3, feedforward_channels=192)
+TINY_PEFT_VIT = dict(arch=_TINY_VIT_ARCH, patch_size=16, img_size=224, layer_scale_init_value=0.,
+                     num_register_tokens=0, interpolate_offset=0., interpolate_antialias=False,
+                     pre_norm=False, final_norm=False, out_indices=(3, ), drop_path_rate=0.1)
+TINY_PEFT_SAM = dict(arch=dict(_TINY_VIT_ARCH, global_attn_indexes=[1, 3]), patch_size=16,
+                     img_size=224, window_size=7, use_rel_pos=False, out_channels=0,
+                     out_indices=(3, ), drop_path_rate=0.1)
+TINY_VIT_DIMS = [48] * 4
+# a DINOv2-style tiny ViT (patch 14, layer scale, 4 registers, antialiased position interpolation
+# from a 4x4 table), written in DINOv2's hub layout by write_tiny_dinov2_checkpoint
+TINY_DINOV2 = dict(TINY_PEFT_VIT, patch_size=14, img_size=56, layer_scale_init_value=1e-5,
+                   num_register_tokens=4, interpolate_antialias=True, final_norm=True)
 _MMSEG_TO_TIMM = (
     (r'^patch_embed\.projection\.', 'patch_embed.proj.'),
     (r'^layers\.(\d+)\.ln([12])\.', r'blocks.\1.norm\2.'),
@@ -28,15 +42,29 @@ _MMSEG_TO_TIMM = (
     (r'^layers\.(\d+)\.ffn\.layers\.0\.0\.', r'blocks.\1.mlp.fc1.'),
     (r'^layers\.(\d+)\.ffn\.layers\.1\.', r'blocks.\1.mlp.fc2.'),
 )
+_MMPRETRAIN_TO_DINOV2 = (
+    (r'^patch_embed\.projection\.', 'patch_embed.proj.'),
+    (r'^layers\.(\d+)\.ln([12])\.', r'blocks.\1.norm\2.'),
+    (r'^layers\.(\d+)\.attn\.gamma1\.weight$', r'blocks.\1.ls1.gamma'),
+    (r'^layers\.(\d+)\.ffn\.gamma2\.weight$', r'blocks.\1.ls2.gamma'),
+    (r'^layers\.(\d+)\.attn\.', r'blocks.\1.attn.'),
+    (r'^layers\.(\d+)\.ffn\.layers\.0\.0\.', r'blocks.\1.mlp.fc1.'),
+    (r'^layers\.(\d+)\.ffn\.layers\.1\.', r'blocks.\1.mlp.fc2.'),
+    (r'^ln1\.', 'norm.'),
+)
 
 
 def tiny_kind(backbone_type: str) -> str:
-    """``'vit'`` for ViT-based backbones (HSTViT), ``'swin'`` for the others."""
-    return 'vit' if backbone_type == 'HSTViT' else 'swin'
+    """``'vit'`` for ViT-based backbones (HSTViT, PEFTViT, PEFTSAMViT: they load the same tiny
+    ViT file), ``'swin'`` for the others."""
+    return 'vit' if backbone_type in ('HSTViT', 'PEFTViT', 'PEFTSAMViT') else 'swin'
 
 
 def tiny_backbone(backbone_type: str):
     """``(overrides, out_channels)`` that shrink a config's backbone of this type for CPU runs."""
+    own = {'PEFTViT': (TINY_PEFT_VIT, TINY_VIT_DIMS), 'PEFTSAMViT': (TINY_PEFT_SAM, TINY_VIT_DIMS)}
+    if backbone_type in own:
+        return own[backbone_type]
     return {'vit': (TINY_HST, TINY_HST_DIMS), 'swin': (TINY_SWIN, TINY_DIMS)}[
         tiny_kind(backbone_type)]
 
@@ -44,22 +72,40 @@ def tiny_backbone(backbone_type: str):
 def write_tiny_vit_checkpoint(path: str, seed: int = 0) -> str:
     """A tiny ViT 'pretrained' file (the ViT part of ``TINY_HST``) in timm's layout."""
     from mmpeft.models.backbones import HSTViT
-    from mmpeft.models.utils.vit_checkpoint import timm_to_mmseg
+    from mmpeft.models.utils.vit_checkpoint import rename_keys, timm_to_mmseg
     torch.manual_seed(seed)
     model = HSTViT(**TINY_HST)
     model.init_weights()
     state = {k: v for k, v in model.state_dict().items()
              if not k.startswith(HSTViT.NEW_PREFIXES)}
-    timm = {}
-    for k, v in state.items():
-        for pattern, repl in _MMSEG_TO_TIMM:
-            if re.search(pattern, k):
-                k = re.sub(pattern, repl, k)
-                break
-        timm[k] = v
+    timm = rename_keys(state, _MMSEG_TO_TIMM)
     assert list(timm_to_mmseg(timm)) == list(state)
     torch.save({'model': timm}, path)
     return path
+
+
+def write_tiny_dinov2_checkpoint(path: str, seed: int = 0) -> str:
+    """A ``TINY_DINOV2`` 'pretrained' file in DINOv2's hub layout (flat, ``blocks.N.ls1.gamma``,
+    ``register_tokens``, ``mask_token``, ``norm``)."""
+    from mmpeft.models.backbones import PEFTViT
+    from mmpeft.models.utils.vit_checkpoint import rename_keys
+    torch.manual_seed(seed)
+    model = PEFTViT(**TINY_DINOV2)
+    model.init_weights()
+    state = rename_keys(model.state_dict(), _MMPRETRAIN_TO_DINOV2)
+    state['mask_token'] = torch.zeros(1, model.embed_dims)
+    torch.save(state, path)
+    return path
+
+
+def random_weights(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """``model`` with every parameter random (zero-initialised LoRA factors and small layer
+    scales would hide errors in a comparison), in eval mode."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.2)
+    return model.eval()
 
 
 def write_tiny_checkpoint(backbone_type: str, path: str) -> str:
@@ -138,9 +184,10 @@ def shrink_config(config: str, data_root: str, checkpoint: str, out_file: str,
     if 'neck' in cfg.model:
         cfg.model.neck.in_channels = dims
     if 'decode_head' in cfg.model:
-        cfg.model.decode_head.in_channels = dims
+        if 'neck' not in cfg.model:  # after a neck, the heads take the neck's widths
+            cfg.model.decode_head.in_channels = dims
+            cfg.model.auxiliary_head.in_channels = dims[2]
         cfg.model.decode_head.channels = 32
-        cfg.model.auxiliary_head.in_channels = dims[2]
         cfg.model.auxiliary_head.channels = 16
     if cfg.optim_wrapper.get('type') == 'AmpOptimWrapper':
         cfg.optim_wrapper.type = 'OptimWrapper'
@@ -273,3 +320,101 @@ def train_then_test(family: dict, fmt: str, tmp_path, ckpt: str,
     assert osp.getsize(str(tmp_path / 'preds.pkl')) > 0
     if check_test is not None:
         check_test(cfg, saved)
+
+
+def dist_train_voc(config: str, tmp_path, ckpt: str) -> subprocess.CompletedProcess:
+    """``tools/dist_train.sh CONFIG 2`` (torchrun, gloo on CPU) on ``config`` (a VOC config under
+    configs/) shrunk onto synthetic VOC data, one epoch; the work dir is ``tmp_path/work``."""
+    from mmpeft.testing import make_dataset
+    family = FAMILIES['voc']
+    root = str(tmp_path / 'data')
+    make_dataset('voc', root, **family['data'])
+    cfg = shrink_config(config, osp.join(root, 'VOCdevkit'), ckpt, str(tmp_path / 'cfg.py'),
+                        {'train_cfg.max_epochs': 1, 'train_cfg.val_interval': 10},
+                        family['size_factor'])
+    return run_tool(['bash', osp.join(REPO, 'tools', 'dist_train.sh'), cfg, '2', '--work-dir',
+                     str(tmp_path / 'work')], env=dict(PYTHON=sys.executable,
+                                                       PORT=str(free_port())))
+
+
+# ------------------------------------------------------------------ EVA-02 (PEFTEVA02)
+# a tiny EVA-02 (SwiGLU with sub-LN as B/L, patch 14, a 4x4 position table, LN eps 1e-6): one
+# 48-channel map after layer 3, loaded from a file in EVA-02's own layout
+TINY_PEFT_EVA02 = dict(arch=dict(_TINY_VIT_ARCH, feedforward_channels=128), patch_size=14,
+                       img_size=56, sub_ln=True, norm_cfg=dict(type='LN', eps=1e-6),
+                       final_norm=False, out_indices=(3, ), drop_path_rate=0.1)
+
+
+def eva02_official_state(model: torch.nn.Module, packed: bool = False) -> Dict[str, torch.Tensor]:
+    """A ``PEFTEVA02``'s ViT weights in EVA-02's own (``asuka``) layout, as its pretraining files
+    hold them: B/L's separate ``attn.q_proj/k_proj/v_proj`` and ``mlp.w1/w2`` (``packed=False``)
+    or Ti/S's packed ``attn.qkv`` and ``mlp.w12`` (``packed=True``); ``attn.q_bias`` /
+    ``attn.v_bias`` (no k bias), ``mlp.ffn_ln``, ``norm``, and the unused ``mask_token``,
+    ``lm_head`` and rotary buffers. Method modules are left out."""
+    c = model.embed_dims
+    out: Dict[str, torch.Tensor] = {}
+    for key, value in model.state_dict().items():
+        m = re.match(r'layers\.(\d+)\.(.+)$', key)
+        if m is None:
+            key = re.sub(r'^patch_embed\.projection\.', 'patch_embed.proj.', key)
+            out[re.sub(r'^ln1\.', 'norm.', key)] = value
+            continue
+        pre, rest = f'blocks.{m.group(1)}.', m.group(2)
+        if model.is_method_param(key):
+            continue
+        if rest == 'attn.qkv.weight' and not packed:
+            for s, part in zip('qkv', value.chunk(3)):
+                out[f'{pre}attn.{s}_proj.weight'] = part
+        elif rest == 'attn.qkv.bias':
+            out[f'{pre}attn.q_bias'], _, out[f'{pre}attn.v_bias'] = value.chunk(3)
+        elif rest.startswith('mlp.w12.') and not packed:
+            kind = rest.rsplit('.', 1)[1]
+            out[f'{pre}mlp.w1.{kind}'], out[f'{pre}mlp.w2.{kind}'] = value.chunk(2)
+        else:
+            out[pre + rest.replace('mlp.norm.', 'mlp.ffn_ln.')] = value
+    g = torch.Generator().manual_seed(1)
+    out.setdefault('norm.weight', torch.rand(c, generator=g))
+    out.setdefault('norm.bias', torch.rand(c, generator=g))
+    head_dims = c // model.num_heads
+    grid = model.patch_resolution[0] * model.patch_resolution[1]
+    out.update({'mask_token': torch.zeros(1, 1, c), 'lm_head.weight': torch.randn(8, c),
+                'lm_head.bias': torch.zeros(8), 'rope.freqs_cos': torch.ones(grid, head_dims),
+                'rope.freqs_sin': torch.zeros(grid, head_dims)})
+    for i in range(model.num_layers):
+        out[f'blocks.{i}.attn.rope.freqs_cos'] = out['rope.freqs_cos']
+        out[f'blocks.{i}.attn.rope.freqs_sin'] = out['rope.freqs_sin']
+    return out
+
+
+def write_tiny_eva02_checkpoint(path: str, seed: int = 0) -> str:
+    """A ``TINY_PEFT_EVA02`` 'pretrained' file in EVA-02's B/L layout (``{'model': ...}``; the k
+    rows of the packed q/k/v bias are zeros, as EVA-02's k has no bias)."""
+    from mmpeft.models.backbones import PEFTEVA02
+    torch.manual_seed(seed)
+    model = PEFTEVA02(**TINY_PEFT_EVA02)
+    model.init_weights()
+    torch.save({'model': eva02_official_state(model)}, path)
+    return path
+
+
+# PEFTEVA02 loads its own tiny file (kind 'eva02'); the helpers above are extended for it
+_tiny_kind, _tiny_backbone, _write_tiny_checkpoint = tiny_kind, tiny_backbone, write_tiny_checkpoint
+
+
+def tiny_kind(backbone_type: str) -> str:
+    """As above; ``'eva02'`` for ``PEFTEVA02``."""
+    return 'eva02' if backbone_type == 'PEFTEVA02' else _tiny_kind(backbone_type)
+
+
+def tiny_backbone(backbone_type: str):
+    """As above, with ``PEFTEVA02`` shrunk to ``TINY_PEFT_EVA02``."""
+    if backbone_type == 'PEFTEVA02':
+        return TINY_PEFT_EVA02, TINY_VIT_DIMS
+    return _tiny_backbone(backbone_type)
+
+
+def write_tiny_checkpoint(backbone_type: str, path: str) -> str:
+    """As above, with the EVA-02 file for ``PEFTEVA02``."""
+    if tiny_kind(backbone_type) == 'eva02':
+        return write_tiny_eva02_checkpoint(path)
+    return _write_tiny_checkpoint(backbone_type, path)

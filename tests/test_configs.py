@@ -11,6 +11,7 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope, init_default_scope
 
 import mmpeft  # noqa: F401
+from mmpeft.models.backbones.base import PEFTBackboneMixin
 from mmpeft.models.utils import count_parameters
 from mmpeft.testing import make_dataset
 
@@ -50,7 +51,7 @@ def synthetic_roots(tmp_path_factory):
     for fmt in ('coco', 'ade20k', 'voc', 'dota'):
         make_dataset(fmt, str(base / fmt), num_train=2, num_val=2)
         roots[fmt] = str(base / fmt / ('VOCdevkit' if fmt == 'voc' else '')).rstrip('/') + '/'
-    for backbone in ('PlainSwinTransformer', 'HSTViT'):
+    for backbone in ('PlainSwinTransformer', 'HSTViT', 'PEFTEVA02'):
         kind = tiny_kind(backbone)
         roots[kind] = write_tiny_checkpoint(backbone, str(base / f'{kind}_tiny.pth'))
     return roots
@@ -93,8 +94,9 @@ def test_config_builds_model_and_datasets(path, synthetic_roots):
     from mmengine.registry import DATASETS, MODELS
     with DefaultScope.overwrite_default_scope(scope):
         model = MODELS.build(cfg.model)
-        assert type(model.backbone).__name__ in ('MonaSwinTransformer', 'PlainSwinTransformer',
-                                              'VPTSwin', 'HSTViT')
+        # an mmpeft backbone, or upstream ResNet-50 in the controls that reproduce an upstream run
+        upstream = type(model.backbone).__name__ == 'ResNet' and '_r50_' in path
+        assert upstream or isinstance(model.backbone, PEFTBackboneMixin), type(model.backbone)
         n_backbone = sum(p.numel() for p in model.backbone.parameters())
         if '/demo/' not in path:
             assert n_backbone > 20_000_000  # the real Swin-B / Swin-L / ViT-B, not a toy
@@ -117,6 +119,8 @@ def test_config_builds_model_and_datasets(path, synthetic_roots):
             sample = dataset[0]
             assert 'inputs' in sample and 'data_samples' in sample
 
+        if upstream:
+            return  # upstream's own ResNet and its own checkpoint loading
         # the backbone section loads a checkpoint through init_cfg (tiny copy of the backbone)
         tiny_cfg = Config(dict(cfg.model.backbone))
         tiny, tiny_dims = tiny_backbone(tiny_cfg.type)

@@ -1,4 +1,5 @@
 """Config helpers shared by ``tools/train.py`` and ``tools/test.py``."""
+import argparse
 import glob
 import logging
 import os
@@ -6,12 +7,45 @@ import os.path as osp
 from typing import Optional
 
 import torch
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 
 
 def default_work_dir(config_path: str) -> str:
     """OpenMMLab's default: ``./work_dirs/<config name without .py>``."""
     return osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """The arguments both tools take: ``--work-dir``, ``--cfg-options``, ``--launcher`` and the
+    local rank (torchrun passes ``--local-rank``, torch.distributed.launch ``--local_rank``)."""
+    parser.add_argument('--work-dir', help='the dir to save logs, checkpoints and metrics')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, e.g. train_cfg.max_iters=10')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def parse_common(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """Parse the command line; export ``LOCAL_RANK`` from the argument if the launcher did not."""
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    """``args.config`` with ``--cfg-options`` merged, adapted to the launcher, with the work dir
+    (``--work-dir``, the config's, or OpenMMLab's default)."""
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    adapt_for_launcher(cfg, args.launcher)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = default_work_dir(args.config)
+    return cfg
 
 
 def adapt_for_launcher(cfg: Config, launcher: str) -> None:
@@ -82,13 +116,65 @@ def resolve_resume(cfg: Config, resume: Optional[str]) -> None:
         cfg.load_from = resume
 
 
-def finish_distributed() -> None:
-    """End a distributed run cleanly: wait for every rank, then destroy the process group.
+def finish_distributed(runner=None) -> None:
+    """End a distributed run: wait for every rank, then destroy the process group such that its
+    communication threads are joined while the interpreter is still fully alive.
 
-    Without it a rank that finishes first can exit while gloo's threads are still alive
-    (``terminate called without an active exception``, SIGABRT), failing the whole launch.
+    gloo runs each collective on a worker thread, which drops the finished collective only after
+    it has woken the waiting thread; if the collective holds Python objects (tensors that Python
+    also sees, the autograd context captured in ``backward``) that takes the GIL. CPython ends a
+    thread that asks for the GIL once interpreter shutdown has begun (``pthread_exit``), and the
+    unwind through torch's ``noexcept`` destructors aborts the rank (``terminate called without
+    an active exception``, SIGABRT; the launcher then kills the other ranks). A barrier does not
+    close that window (on a busy machine the worker can be descheduled right after the
+    collective), and ``destroy_process_group`` stops no thread while anything still references
+    the group: the DDP wrapper (``process_group`` and its reducer) or default arguments that
+    captured ``group.WORLD`` (``torch.distributed.nn.functional`` when it is first imported after
+    ``init_process_group``, as by a first DDP build). The group then lived on into Python's own
+    teardown. Here those references are dropped, so destroying the group runs its destructor,
+    which lets the threads finish any pending clean-up (the GIL is released) and joins them.
+
+    Args:
+        runner: the finished runner, if any; its model wrapper is replaced by the bare model.
     """
+    import gc
+    import sys
+    import types
+
     import torch.distributed as dist
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    dist.barrier()
+    if runner is not None:
+        from mmengine.model import is_model_wrapper
+        while is_model_wrapper(runner.model):
+            runner.model = runner.model.module
+    group = dist.group.WORLD
+    dist.destroy_process_group()
+    for name, module in list(sys.modules.items()):
+        if not name.startswith('torch.') or not hasattr(module, '__dict__'):
+            continue
+        for func in list(vars(module).values()):
+            if isinstance(func, types.FunctionType) and func.__defaults__ and any(
+                    d is group for d in func.__defaults__):
+                func.__defaults__ = tuple(None if d is group else d for d in func.__defaults__)
+    gc.collect()
+    # the last reference: torch drops it with the GIL released, ~ProcessGroupGloo joins threads
+    del group
+    tasks = '/proc/self/task'
+    if os.path.isdir(tasks):
+        left = []
+        for tid in os.listdir(tasks):
+            try:
+                with open(osp.join(tasks, tid, 'comm')) as f:
+                    name = f.read().strip()
+            except OSError:  # the thread ended meanwhile
+                continue
+            if name.startswith(('pt_gloo', 'gloo')):
+                left.append(name)
+        if left:
+            from mmengine.logging import print_log
+            print_log(f'{len(left)} gloo threads ({sorted(set(left))}) still run after the '
+                      'process group was destroyed: something still references it, and the '
+                      'rank can abort at exit (terminate called without an active exception)',
+                      logger='current', level=logging.WARNING)

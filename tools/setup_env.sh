@@ -6,6 +6,8 @@
 # - builds mmcv 2.1.0 from source WITH its compiled ops (--no-build-isolation) once, and caches
 #   the wheel under ${MMPEFT_CACHE:-~/.cache/mmpeft}, keyed by python/torch version
 # - installs requirements.txt, the test extras and mmpeft itself (editable)
+# - adds the torchvision release that matches the torch in use if it imports beside it (mmpretrain
+#   imports torchvision without declaring it; mmpeft does without where it does not import)
 # - fails loudly if mmcv.ops lacks its compiled ops
 # A stamp file makes a repeated run a no-op while requirements/setup.py are unchanged.
 set -euo pipefail
@@ -67,6 +69,22 @@ log "installing requirements and mmpeft"
 "$PY" -c 'import torch; print("torch==" + torch.__version__)' > "$VENV/torch-constraint.txt"
 "${PIP[@]}" install -q -c "$VENV/torch-constraint.txt" -r requirements.txt -r requirements-tests.txt
 "${PIP[@]}" install -q --no-build-isolation --no-deps -e .
+
+# torchvision, which mmpretrain imports without declaring it: the release made for the torch in use
+# (torch 2.X.Y -> torchvision 0.(X+15).Y), kept only if it imports. PyPI's x86_64 Linux torchvision
+# is a CUDA build that fails beside a CPU torch ("operator torchvision::nms does not exist"), and a
+# torchvision that fails that way breaks `import mmdet.models` (whose mmpretrain probe catches only
+# ImportError): then there is none, and mmpeft imports mmpretrain's backbones on their own.
+tv_ok() { "$PY" -c "import torchvision.ops" >/dev/null 2>&1; }
+TV_VERSION=$("$PY" -c 'import re, torch; m = re.match(r"2\.(\d+)\.(\d+)", torch.__version__); print(f"0.{int(m[1]) + 15}.{m[2]}" if m else "")')
+if ! tv_ok && [ -n "$TV_VERSION" ]; then
+  if "${PIP[@]}" install -q -c "$VENV/torch-constraint.txt" "torchvision==$TV_VERSION" >/dev/null 2>&1 && tv_ok; then
+    log "installed torchvision $TV_VERSION"
+  else
+    "${PIP[@]}" uninstall -q -y torchvision >/dev/null 2>&1 || true
+    log "torchvision $TV_VERSION does not import beside torch $("$PY" -c 'import torch; print(torch.__version__)') (PyPI has a CUDA build only): mmpretrain's backbones are used without it"
+  fi
+fi
 
 if ! mmcv_ok; then
   echo "[setup] ERROR: mmcv.ops has no compiled ops (nms/RoIAlign missing). Remove $WHEEL_DIR and rerun." >&2

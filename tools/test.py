@@ -8,47 +8,31 @@ the checkpoint of another model would otherwise be evaluated with random weights
 import argparse
 import os
 
-from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmpeft  # noqa: F401  (compat layer + registration)
 
-from runner_utils import adapt_for_launcher, default_work_dir, finish_distributed
+from runner_utils import add_common_args, finish_distributed, load_config, parse_common
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Test (and evaluate) a model')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--work-dir', help='the dir to save the evaluation metrics')
     parser.add_argument('--out', help='dump the raw predictions to this pickle file')
     parser.add_argument('--allow-partial-checkpoint', action='store_true',
                         help='evaluate even if the checkpoint leaves weights of the model at '
                         'their initial values (they are listed as a warning)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_common_args(parser)
+    return parse_common(parser)
 
 
 def main() -> None:
     args = parse_args()
     if not os.path.isfile(args.checkpoint):
         raise SystemExit(f'error: checkpoint file not found: {args.checkpoint}')
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    adapt_for_launcher(cfg, args.launcher)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = default_work_dir(args.config)
+    cfg = load_config(args)
     cfg.load_from = args.checkpoint
     # the checkpoint must fit the model (CheckpointLoadHook, a default hook once mmpeft is imported)
     load_hook = dict(cfg.get('default_hooks', {}).get('checkpoint_load')
@@ -64,7 +48,7 @@ def main() -> None:
 
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     runner.test()
-    finish_distributed()
+    finish_distributed(runner)
 
 
 if __name__ == '__main__':

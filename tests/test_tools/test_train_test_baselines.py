@@ -5,20 +5,15 @@ synthetic data, trained a few iterations and tested; and LoRA under 2-process ``
 The run must log the backbone's trainable count, leave the frozen Swin weights exactly as loaded
 (for LoRA: the qkv weight is saved unmerged) and save the method's parameters."""
 import os.path as osp
-import sys
 
 import pytest
 import torch
 
 from mmpeft.compat import load_checkpoint_file
-from mmpeft.testing import make_dataset
 
 from e2e_utils import (
     FAMILIES,
-    REPO,
-    free_port,
-    run_tool,
-    shrink_config,
+    dist_train_voc,
     train_then_test,
     write_tiny_swin_checkpoint,
 )
@@ -59,21 +54,12 @@ def test_baseline_config_trains_and_tests(method, tmp_path, tiny_ckpt):
 
 def test_dist_train_two_cpu_processes_on_a_lora_config(tmp_path, tiny_ckpt):
     """``tools/dist_train.sh CONFIG 2`` (torchrun, gloo on CPU) on the VOC LoRA config: both ranks
-    end with the same LoRA weights, the frozen qkv weight untouched."""
-    family = FAMILIES['voc']
-    root = str(tmp_path / 'data')
-    make_dataset('voc', root, **family['data'])
-    cfg = shrink_config(config_of('lora', 'voc'), osp.join(root, 'VOCdevkit'), tiny_ckpt,
-                        str(tmp_path / 'cfg.py'), {'train_cfg.max_epochs': 1,
-                                                   'train_cfg.val_interval': 10},
-                        family['size_factor'])
-    work = str(tmp_path / 'work')
-    out = run_tool(['bash', osp.join(REPO, 'tools', 'dist_train.sh'), cfg, '2', '--work-dir',
-                    work], env=dict(PYTHON=sys.executable, PORT=str(free_port())))
+    train it, the frozen qkv weight untouched, the LoRA weights trained."""
+    out = dist_train_voc(config_of('lora', 'voc'), tmp_path, tiny_ckpt)
     log = out.stdout + out.stderr
     assert out.returncode == 0, log[-6000:]
     assert 'LoRASwinTransformer: ' in log and 'Distributed launcher: pytorch' in log
-    state = load_checkpoint_file(osp.join(work, 'epoch_1.pth'))['state_dict']
+    state = load_checkpoint_file(str(tmp_path / 'work' / 'epoch_1.pth'))['state_dict']
     source = torch.load(tiny_ckpt, weights_only=True)['model']
     assert torch.equal(state['backbone.stages.1.blocks.0.attn.w_msa.qkv.weight'],
                        source['layers.1.blocks.0.attn.qkv.weight'])

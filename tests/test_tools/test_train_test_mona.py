@@ -11,6 +11,7 @@ from mmpeft.testing import make_dataset
 from e2e_utils import (
     FAMILIES,
     FULL_FT,
+    dist_train_voc,
     metrics_from_log,
     python_tool,
     shrink_config,
@@ -68,22 +69,10 @@ def test_full_finetuning_config_trains_and_tests(tmp_path, tiny_ckpt):
 
 def test_dist_train_two_cpu_processes_on_a_mona_config(tmp_path, tiny_ckpt):
     """``tools/dist_train.sh CONFIG 2`` (torchrun, gloo on CPU) on the VOC Mona config."""
-    import sys
-
-    from e2e_utils import REPO, free_port, run_tool
-    family = FAMILIES['voc']
-    root = str(tmp_path / 'data')
-    make_dataset('voc', root, **family['data'])
-    cfg = shrink_config(family['config'], osp.join(root, 'VOCdevkit'), tiny_ckpt,
-                        str(tmp_path / 'cfg.py'), {'train_cfg.max_epochs': 1,
-                                                   'train_cfg.val_interval': 10},
-                        family['size_factor'])
-    work = str(tmp_path / 'work')
-    out = run_tool(['bash', osp.join(REPO, 'tools', 'dist_train.sh'), cfg, '2', '--work-dir',
-                    work], env=dict(PYTHON=sys.executable, PORT=str(free_port())))
+    out = dist_train_voc(FAMILIES['voc']['config'], tmp_path, tiny_ckpt)
     log = out.stdout + out.stderr
     assert out.returncode == 0, log[-6000:]
-    assert osp.isfile(osp.join(work, 'epoch_1.pth'))
+    assert osp.isfile(osp.join(tmp_path, 'work', 'epoch_1.pth'))
     assert 'Distributed launcher: pytorch' in log or "'launcher': 'pytorch'" in log or \
         'launcher = \'pytorch\'' in log or 'world_size: 2' in log, log[-3000:]
 

@@ -192,6 +192,11 @@ class FreezeBackboneHook(Hook):
             handle.remove()
         runner.model = runner.wrap_model(
             copy.deepcopy(runner.cfg.get('model_wrapper_cfg')), old.module)
+        # Nothing else references the old wrapper: it and its reducer are freed on return, with no
+        # collective pending, so they do not keep the process group alive (the distributed test
+        # checks it). The rank abort once seen at the end of a re-wrapping run came from gloo's
+        # threads outliving any distributed run; finish_distributed (tools/runner_utils.py) joins
+        # them before Python shuts down.
         self.rewrapped = True
 
     def before_train(self, runner) -> None:

@@ -4,7 +4,9 @@ from .base import PEFTBackboneMixin
 from .hst_vit import HSTViT
 from .lora_swin import LoRandSwinTransformer, LoRASwinTransformer
 from .mona_swin import MonaSwinTransformer
+from .peft_eva02 import PEFTEVA02
 from .peft_swin import PEFTSwinBlock, PEFTSwinBlockSequence, PEFTSwinTransformer, SwinBackboneMixin
+from .peft_vit import PEFTSAMViT, PEFTViT, PEFTViTLayer
 from .plain_swin import PlainSwinTransformer
 from .vpt_swin import VPTSwin
 
@@ -12,5 +14,5 @@ __all__ = [
     'AdapterSwinTransformer', 'AdaptFormerSwinTransformer', 'PEFTBackboneMixin', 'HSTViT',
     'LoRASwinTransformer', 'LoRandSwinTransformer', 'MonaSwinTransformer', 'PEFTSwinBlock',
     'PEFTSwinBlockSequence', 'PEFTSwinTransformer', 'SwinBackboneMixin', 'PlainSwinTransformer',
-    'VPTSwin'
+    'VPTSwin', 'PEFTSAMViT', 'PEFTViT', 'PEFTViTLayer', 'PEFTEVA02'
 ]

@@ -9,6 +9,7 @@ from typing import Optional
 
 from mmengine.logging import MMLogger
 
+from mmpeft.models.peft import PEFTModule
 from mmpeft.models.utils import LoadReport, count_parameters, freeze_except, pretrained_path
 
 
@@ -43,6 +44,17 @@ class PEFTBackboneMixin:
     def is_trainable_param(self, name: str) -> bool:
         """Whether parameter ``name`` (relative to the backbone) trains."""
         raise NotImplementedError
+
+    def index_method_params(self) -> None:
+        """Record the parameters of the inserted PEFT modules that their method trains (call it
+        once the method is in place, before :meth:`freeze_backbone`)."""
+        self._method_params = frozenset(
+            f'{name}.{param}' for name, m in self.named_modules() if isinstance(m, PEFTModule)
+            for param, _ in m.named_parameters() if m.is_peft_param(param))
+
+    def is_method_param(self, name: str) -> bool:
+        """A parameter of the method's modules that the method trains."""
+        return name in self._method_params
 
     def freeze_backbone(self):
         """(Re-)apply the freezing; idempotent. Returns ``(num_trainable, num_frozen)``."""

@@ -7,7 +7,7 @@ are converted in place (:func:`~mmpeft.models.utils.convert_module`): every Swin
 its name, so mmdet/mmseg/Microsoft checkpoints load unchanged, and each method module is attached
 to its block under its own name (``stages.i.blocks.j.mona1`` ...).
 """
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -163,14 +163,12 @@ class PEFTSwinTransformer(SwinBackboneMixin, SwinTransformer):
         self.method = None if method is None else dict(method)
         if method is not None:
             insert_method((block for stage in self.stages for block in stage.blocks), method)
-        self._peft_modules: Tuple[Tuple[str, PEFTModule], ...] = tuple(
-            (name + '.', m) for name, m in self.named_modules() if isinstance(m, PEFTModule))
+        self.index_method_params()
         self.freeze_backbone()
 
     def is_trainable_param(self, name: str) -> bool:
         """Only the parameters of the method's modules train."""
-        return any(name.startswith(prefix) and module.is_peft_param(name[len(prefix):])
-                   for prefix, module in self._peft_modules)
+        return self.is_method_param(name)
 
     def official_module_names(self) -> Optional[Dict[str, str]]:
         """The method's block modules in insertion order, as the official Mona repository names

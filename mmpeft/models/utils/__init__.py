@@ -11,6 +11,11 @@ from .checkpoint import (
                          strip_prefix,
 )
 from .convert import convert_module
+from .foundation_checkpoint import (
+                         detect_foundation_layout,
+                         foundation_to_mmpretrain,
+                         load_foundation_checkpoint,
+)
 from .freeze import (
                          FreezeConfigError,
                          FreezeMismatchError,
@@ -46,5 +51,6 @@ __all__ = [
     'trainable_table', 'under_prefixes', 'detect_swin_layout', 'load_swin_checkpoint',
     'microsoft_to_mmdet', 'resize_relative_position_tables', 'swin_to_model_layout',
     'to_mmpeft_checkpoint', 'check_int', 'detect_vit_layout', 'load_vit_checkpoint',
-    'timm_to_mmseg'
+    'timm_to_mmseg', 'detect_foundation_layout', 'foundation_to_mmpretrain',
+    'load_foundation_checkpoint'
 ]

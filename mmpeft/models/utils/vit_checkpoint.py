@@ -26,7 +26,7 @@ import re
 from collections import OrderedDict
 from dataclasses import replace
 from functools import partial
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Pattern, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -89,16 +89,22 @@ def detect_vit_layout(state: StateDict) -> str:
     return 'hst-official' if hst else 'timm' if timm else 'mmseg' if mmseg else 'unknown'
 
 
-def timm_to_mmseg(state: StateDict) -> StateDict:
-    """Rename timm ViT keys to mmseg's ``VisionTransformer`` names (q/k/v order is the same)."""
+def rename_keys(state: StateDict, rules: Sequence[Tuple[Union[str, Pattern], str]]) -> StateDict:
+    """``state`` with each key renamed by the first ``(pattern, replacement)`` rule that matches
+    it (``re.sub``); keys no rule matches keep their names."""
     out = OrderedDict()
     for k, v in state.items():
-        for pattern, repl in _TIMM_RULES:
-            if pattern.search(k):
-                k = pattern.sub(repl, k)
+        for pattern, repl in rules:
+            if re.search(pattern, k):
+                k = re.sub(pattern, repl, k)
                 break
         out[k] = v
     return out
+
+
+def timm_to_mmseg(state: StateDict) -> StateDict:
+    """Rename timm ViT keys to mmseg's ``VisionTransformer`` names (q/k/v order is the same)."""
+    return rename_keys(state, _TIMM_RULES)
 
 
 def _official_depths(state: StateDict) -> List[int]:

@@ -539,3 +539,37 @@ def test_vit_only_checkpoint_leaves_the_side_network_at_init(tmp_path):
     for k, v in model.state_dict().items():
         if k.startswith(HSTViT.NEW_PREFIXES):
             assert torch.equal(v, init[k]), k
+
+
+def test_hst_configs_do_not_decay_1d_parameters_and_biases():
+    """As the official optimiser: weight decay only on parameters with more than one dimension
+    that are not biases (the 3-D meta tokens are decayed)."""
+    import glob
+    import os.path as osp
+
+    import torch.nn as nn
+    from mmengine.config import Config
+    from mmengine.optim import build_optim_wrapper
+
+    from e2e_utils import CONFIGS
+    paths = sorted(glob.glob(osp.join(CONFIGS, 'hst', '*.py')))
+    assert len(paths) == 5
+    for path in paths:
+        cfg = Config.fromfile(path).optim_wrapper
+        cfg = dict(cfg, type='OptimWrapper')
+        cfg.pop('loss_scale', None)
+        model = nn.Module()
+        model.backbone = HSTViT(**TINY)
+        optim = build_optim_wrapper(model, cfg).optimizer
+        base = cfg['optimizer']['weight_decay']
+        names = {id(p): n for n, p in model.named_parameters()}
+        seen = 0
+        for group in optim.param_groups:
+            for p in group['params']:
+                if not p.requires_grad:
+                    continue
+                n = names[id(p)]
+                no_decay = p.ndim <= 1 or n.endswith('bias')
+                assert group['weight_decay'] == (0.0 if no_decay else base), (path, n)
+                seen += 1
+        assert seen > 50 and 'backbone.meta_tokens' in names.values()

@@ -13,14 +13,6 @@ from mmpeft.models.utils import count_parameters, freeze_except
 
 from _swin_reference import TINY, randomize_, tiny_shape
 
-ADAPTER_NAMES = {
-    'norm.weight', 'norm.bias', 'gamma', 'gammax', 'project1.weight', 'project1.bias',
-    'adapter_conv.conv1.weight', 'adapter_conv.conv1.bias', 'adapter_conv.conv2.weight',
-    'adapter_conv.conv2.bias', 'adapter_conv.conv3.weight', 'adapter_conv.conv3.bias',
-    'adapter_conv.projector.weight', 'adapter_conv.projector.bias', 'project2.weight',
-    'project2.bias'
-}
-
 
 def tiny(**kwargs) -> MonaSwinTransformer:
     cfg = dict(TINY, drop_path_rate=0.0)

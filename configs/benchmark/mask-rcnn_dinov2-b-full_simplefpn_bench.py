@@ -1,0 +1,5 @@
+# Benchmark: DINOv2 ViT-B/14 fully fine-tuned, SimpleFPN, Mask R-CNN.
+_base_ = ['../_base_/mask-rcnn_fpn_bench.py', '../_base_/foundation_vits.py']
+model = dict(
+    backbone=dict(_delete_=True, **dict(_base_.dinov2_b, init_cfg=None), trainable=None),
+    neck=dict(_delete_=True, type='SimpleFPN', out_channels=256, num_outs=5, **_base_.dinov2_neck))
