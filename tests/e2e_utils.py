@@ -55,14 +55,18 @@ _MMPRETRAIN_TO_DINOV2 = (
 
 
 def tiny_kind(backbone_type: str) -> str:
-    """``'vit'`` for ViT-based backbones (HSTViT, PEFTViT, PEFTSAMViT: they load the same tiny
-    ViT file), ``'swin'`` for the others."""
+    """Which tiny pretrained file a backbone type loads: ``'vit'`` for HSTViT, PEFTViT and
+    PEFTSAMViT (the same tiny ViT file), ``'eva02'`` for PEFTEVA02 (EVA-02's own layout),
+    ``'swin'`` for the others."""
+    if backbone_type == 'PEFTEVA02':
+        return 'eva02'
     return 'vit' if backbone_type in ('HSTViT', 'PEFTViT', 'PEFTSAMViT') else 'swin'
 
 
 def tiny_backbone(backbone_type: str):
     """``(overrides, out_channels)`` that shrink a config's backbone of this type for CPU runs."""
-    own = {'PEFTViT': (TINY_PEFT_VIT, TINY_VIT_DIMS), 'PEFTSAMViT': (TINY_PEFT_SAM, TINY_VIT_DIMS)}
+    own = {'PEFTViT': (TINY_PEFT_VIT, TINY_VIT_DIMS), 'PEFTSAMViT': (TINY_PEFT_SAM, TINY_VIT_DIMS),
+           'PEFTEVA02': (TINY_PEFT_EVA02, TINY_VIT_DIMS)}
     if backbone_type in own:
         return own[backbone_type]
     return {'vit': (TINY_HST, TINY_HST_DIMS), 'swin': (TINY_SWIN, TINY_DIMS)}[
@@ -110,7 +114,8 @@ def random_weights(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
 
 def write_tiny_checkpoint(backbone_type: str, path: str) -> str:
     """The tiny pretrained file that fits :func:`tiny_backbone` of ``backbone_type``."""
-    writer = {'vit': write_tiny_vit_checkpoint, 'swin': write_tiny_swin_checkpoint}
+    writer = {'vit': write_tiny_vit_checkpoint, 'swin': write_tiny_swin_checkpoint,
+              'eva02': write_tiny_eva02_checkpoint}
     return writer[tiny_kind(backbone_type)](path)
 
 
@@ -396,25 +401,3 @@ def write_tiny_eva02_checkpoint(path: str, seed: int = 0) -> str:
     torch.save({'model': eva02_official_state(model)}, path)
     return path
 
-
-# PEFTEVA02 loads its own tiny file (kind 'eva02'); the helpers above are extended for it
-_tiny_kind, _tiny_backbone, _write_tiny_checkpoint = tiny_kind, tiny_backbone, write_tiny_checkpoint
-
-
-def tiny_kind(backbone_type: str) -> str:
-    """As above; ``'eva02'`` for ``PEFTEVA02``."""
-    return 'eva02' if backbone_type == 'PEFTEVA02' else _tiny_kind(backbone_type)
-
-
-def tiny_backbone(backbone_type: str):
-    """As above, with ``PEFTEVA02`` shrunk to ``TINY_PEFT_EVA02``."""
-    if backbone_type == 'PEFTEVA02':
-        return TINY_PEFT_EVA02, TINY_VIT_DIMS
-    return _tiny_backbone(backbone_type)
-
-
-def write_tiny_checkpoint(backbone_type: str, path: str) -> str:
-    """As above, with the EVA-02 file for ``PEFTEVA02``."""
-    if tiny_kind(backbone_type) == 'eva02':
-        return write_tiny_eva02_checkpoint(path)
-    return _write_tiny_checkpoint(backbone_type, path)

@@ -53,17 +53,13 @@ from .checkpoint import (
     load_backbone_checkpoint,
     strip_prefix,
 )
-from .vit_checkpoint import rename_keys
+from .vit_checkpoint import compile_rules, rename_keys
 
 CLIP_CONVERTER = 'tools/model_converters/clip2mmpeft.py'
 
 
-def _rules(*pairs: Tuple[str, str]) -> Tuple[Tuple['re.Pattern[str]', str], ...]:
-    return tuple((re.compile(p), r) for p, r in pairs)
-
-
 # timm-style names (DINOv2, timm, SAM) -> mmpretrain's
-_BLOCK_RULES = _rules(
+_BLOCK_RULES = compile_rules(
     (r'^patch_embed\.proj\.', 'patch_embed.projection.'),
     (r'^blocks\.(\d+)\.norm([12])\.', r'layers.\1.ln\2.'),
     (r'^blocks\.(\d+)\.ls1\.gamma$', r'layers.\1.attn.gamma1.weight'),
@@ -76,7 +72,7 @@ _BLOCK_RULES = _rules(
     (r'^norm\.', 'ln1.'),
 )
 # OpenAI CLIP's visual tower (``visual.`` removed) -> mmpretrain's
-_CLIP_RULES = _rules(
+_CLIP_RULES = compile_rules(
     (r'^conv1\.weight$', 'patch_embed.projection.weight'),
     (r'^ln_pre\.', 'pre_norm.'),
     (r'^transformer\.resblocks\.(\d+)\.ln_([12])\.', r'layers.\1.ln\2.'),
@@ -88,7 +84,7 @@ _CLIP_RULES = _rules(
     (r'^proj$', 'visual_proj.proj'),
 )
 # EVA-02's names (``blocks.N.`` already ``layers.N.``) -> mmpretrain's ViTEVA02
-_EVA02_RULES = _rules(
+_EVA02_RULES = compile_rules(
     (r'^patch_embed\.proj\.', 'patch_embed.projection.'),
     (r'^blocks\.(\d+)\.mlp\.ffn_ln\.', r'layers.\1.mlp.norm.'),
     (r'^blocks\.(\d+)\.', r'layers.\1.'),

@@ -41,14 +41,20 @@ from .checkpoint import (
     preview,
 )
 
-_TIMM_RULES = (
-    (re.compile(r'^patch_embed\.proj\.'), 'patch_embed.projection.'),
-    (re.compile(r'^blocks\.(\d+)\.norm([12])\.'), r'layers.\1.ln\2.'),
-    (re.compile(r'^blocks\.(\d+)\.attn\.qkv\.weight$'), r'layers.\1.attn.attn.in_proj_weight'),
-    (re.compile(r'^blocks\.(\d+)\.attn\.qkv\.bias$'), r'layers.\1.attn.attn.in_proj_bias'),
-    (re.compile(r'^blocks\.(\d+)\.attn\.proj\.'), r'layers.\1.attn.attn.out_proj.'),
-    (re.compile(r'^blocks\.(\d+)\.mlp\.fc1\.'), r'layers.\1.ffn.layers.0.0.'),
-    (re.compile(r'^blocks\.(\d+)\.mlp\.fc2\.'), r'layers.\1.ffn.layers.1.'),
+
+def compile_rules(*pairs: Tuple[str, str]) -> Tuple[Tuple[Pattern, str], ...]:
+    """``(pattern, replacement)`` renaming rules for :func:`rename_keys`, compiled once."""
+    return tuple((re.compile(p), r) for p, r in pairs)
+
+
+_TIMM_RULES = compile_rules(
+    (r'^patch_embed\.proj\.', 'patch_embed.projection.'),
+    (r'^blocks\.(\d+)\.norm([12])\.', r'layers.\1.ln\2.'),
+    (r'^blocks\.(\d+)\.attn\.qkv\.weight$', r'layers.\1.attn.attn.in_proj_weight'),
+    (r'^blocks\.(\d+)\.attn\.qkv\.bias$', r'layers.\1.attn.attn.in_proj_bias'),
+    (r'^blocks\.(\d+)\.attn\.proj\.', r'layers.\1.attn.attn.out_proj.'),
+    (r'^blocks\.(\d+)\.mlp\.fc1\.', r'layers.\1.ffn.layers.0.0.'),
+    (r'^blocks\.(\d+)\.mlp\.fc2\.', r'layers.\1.ffn.layers.1.'),
 )
 _UNUSED = re.compile(r'^(head|pre_logits|fc_norm|norm|ln1)\.')
 _HST_SIDE = re.compile(r'^(m_embeddings\.\d|T_Bridge_\d|m_patch_embed\d|m_block\d|m_norm\d'
@@ -57,7 +63,7 @@ _HST_SIDE = re.compile(r'^(m_embeddings\.\d|T_Bridge_\d|m_patch_embed\d|m_block\
 
 # official ViT_HSN side-network prefixes -> HSTViT's; {s} is the stage, counted from 0 (the
 # official names count from 1). q/k/v, meta tokens and meta norms are handled apart.
-_HST_RULES = tuple((re.compile(p), t) for p, t in (
+_HST_RULES = compile_rules(
     (r'^m_patch_embed(1)\.conv\.0\.', 'side_stages.{s}.stem_conv.conv.'),
     (r'^m_patch_embed(1)\.conv\.1\.', 'side_stages.{s}.stem_conv.bn.'),
     (r'^m_patch_embed(1)\.conv\.3\.', 'side_stages.{s}.embed.projection.'),
@@ -69,7 +75,7 @@ _HST_RULES = tuple((re.compile(p), t) for p, t in (
     (r'^m_block(\d+)\.(\d+)\.mlp\.fc2\.', r'side_stages.{s}.blocks.\2.ffn.layers.1.'),
     (r'^m_norm(\d+)\.', 'side_stages.{s}.norm.'),
     (r'^T_Bridge_(\d+)\.', 'bridges.{s}.proj.'),
-))
+)
 _HST_QKV = re.compile(r'^m_block(\d+)\.(\d+)\.attn\.([qkv])\.(weight|bias)$')
 _HST_META = re.compile(r'^m_embeddings\.(\d+)$')
 _HST_META_NORM = re.compile(r'^m_proj_norm(\d+)\.(.+)$')

@@ -8,11 +8,10 @@ by name. Mona, Adapter and AdaptFormer are computed as in :mod:`test_peft_vit`.
 import pytest
 import torch
 import torch.nn.functional as F
-from test_peft_vit import ref_mlp, ref_mona, sub
+from test_peft_vit import mona_inputs, ref_mlp, ref_mona, sub
 
 from mmpeft.models.backbones import PEFTEVA02
 from mmpeft.models.backbones.peft_eva02 import EVA02RotaryEmbedding, _eva02
-from mmpeft.models.peft import Mona
 from mmpeft.models.utils import count_parameters
 
 from e2e_utils import random_weights
@@ -209,13 +208,7 @@ def test_counts_and_only_the_method_trains(method):
 
 def test_mona_sees_the_patch_grid_and_the_class_token_passes_by():
     model = eva02(method=dict(type='Mona'))
-    seen = []
-    for m in model.modules():
-        if isinstance(m, Mona):
-            m.register_forward_hook(lambda mod, args, out: seen.append(
-                (tuple(args[0].shape), tuple(args[1]))))
-    with torch.no_grad():
-        model(torch.randn(2, 3, 70, 42))
+    seen = mona_inputs(model, torch.randn(2, 3, 70, 42))
     assert seen and all(s == ((2, 15, C), (5, 3)) for s in seen)
     layer = model.layers[1]
     x = torch.randn(2, 1 + 15, C)

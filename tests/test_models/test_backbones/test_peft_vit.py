@@ -70,6 +70,18 @@ def ref_mlp(p: dict, x: torch.Tensor) -> torch.Tensor:
                     p['project2.weight'], p['project2.bias'])
 
 
+def mona_inputs(model: torch.nn.Module, x: torch.Tensor) -> list:
+    """``(token shape, grid)`` of every Mona call while ``model`` runs on ``x``."""
+    seen = []
+    handles = [m.register_forward_hook(lambda mod, args, out: seen.append(
+        (tuple(args[0].shape), tuple(args[1])))) for m in model.modules() if isinstance(m, Mona)]
+    with torch.no_grad():
+        model(x)
+    for h in handles:
+        h.remove()
+    return seen
+
+
 def sub(state: dict, prefix: str) -> dict:
     return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
 
@@ -182,13 +194,7 @@ def test_trainable_none_is_full_fine_tuning_and_patterns_add():
 
 def test_mona_sees_the_patch_grid_and_extra_tokens_pass_by():
     model = random_weights(PEFTViT(method=dict(type='Mona'), num_register_tokens=4, **DINO))
-    seen = []
-    for m in model.modules():
-        if isinstance(m, Mona):
-            m.register_forward_hook(lambda mod, args, out: seen.append(
-                (tuple(args[0].shape), tuple(args[1]))))
-    with torch.no_grad():
-        model(torch.randn(2, 3, 70, 42))
+    seen = mona_inputs(model, torch.randn(2, 3, 70, 42))
     assert seen and all(s == ((2, 15, C), (5, 3)) for s in seen)
     # at the site: the five extra tokens come out untouched, the patches are Mona's output
     layer = model.layers[0]
