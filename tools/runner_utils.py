@@ -48,6 +48,13 @@ def load_config(args: argparse.Namespace) -> Config:
     return cfg
 
 
+def build_runner(cfg: Config):
+    """The config's runner: ``runner_type`` if it names one, mmengine's ``Runner`` otherwise."""
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    return RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+
+
 def adapt_for_launcher(cfg: Config, launcher: str) -> None:
     """Set ``cfg.launcher`` and make a distributed launch work on a CPU-only machine.
 
@@ -82,6 +89,8 @@ def latest_checkpoint(work_dir: str) -> Optional[str]:
     a deleted file) would make it resume from ``''``. Returns None if the work dir has none.
     """
     from mmengine.logging import print_log
+    found = sorted(glob.glob(osp.join(work_dir, '*.pth')), key=os.path.getmtime)
+    newest = found[-1] if found else None
     record = osp.join(work_dir, 'last_checkpoint')
     if osp.isfile(record):
         with open(record) as f:
@@ -89,13 +98,10 @@ def latest_checkpoint(work_dir: str) -> Optional[str]:
         if path and osp.isfile(path):
             return path
         why = 'is empty' if not path else f'names {path}, which does not exist'
-        found = sorted(glob.glob(osp.join(work_dir, '*.pth')), key=os.path.getmtime)
-        print_log(f'{record} {why}; ' + (f'resuming from the newest checkpoint {found[-1]}'
-                                         if found else 'no checkpoint found'),
+        print_log(f'{record} {why}; ' + (f'resuming from the newest checkpoint {newest}'
+                                         if newest else 'no checkpoint found'),
                   logger='current', level=logging.WARNING)
-        return found[-1] if found else None
-    found = sorted(glob.glob(osp.join(work_dir, '*.pth')), key=os.path.getmtime)
-    return found[-1] if found else None
+    return newest
 
 
 def resolve_resume(cfg: Config, resume: Optional[str]) -> None:

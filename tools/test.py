@@ -8,12 +8,15 @@ the checkpoint of another model would otherwise be evaluated with random weights
 import argparse
 import os
 
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
-
 import mmpeft  # noqa: F401  (compat layer + registration)
 
-from runner_utils import add_common_args, finish_distributed, load_config, parse_common
+from runner_utils import (
+    add_common_args,
+    build_runner,
+    finish_distributed,
+    load_config,
+    parse_common,
+)
 
 
 def parse_args() -> argparse.Namespace:
@@ -46,7 +49,7 @@ def main() -> None:
         evaluators = list(evaluators) if isinstance(evaluators, (list, tuple)) else [evaluators]
         cfg.test_evaluator = evaluators + [dict(type='DumpResults', out_file_path=args.out)]
 
-    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     runner.test()
     finish_distributed(runner)
 

@@ -8,13 +8,12 @@ import logging
 import os.path as osp
 
 from mmengine.logging import print_log
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
 
 import mmpeft  # noqa: F401  (compat layer + registration)
 
 from runner_utils import (
     add_common_args,
+    build_runner,
     enable_amp,
     finish_distributed,
     load_config,
@@ -47,10 +46,7 @@ def main() -> None:
         cfg.auto_scale_lr.enable = True
     resolve_resume(cfg, args.resume)
 
-    if 'runner_type' in cfg:
-        runner = RUNNERS.build(cfg)
-    else:
-        runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     print_log(f'work dir: {osp.abspath(cfg.work_dir)}', logger='current', level=logging.INFO)
     runner.train()
     finish_distributed(runner)

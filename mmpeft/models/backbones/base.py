@@ -5,12 +5,18 @@ backbone sets ``requires_grad`` from a structural rule
 (:meth:`PEFTBackboneMixin.is_trainable_param`) at the end of its constructor, and re-applies it
 after everything that may touch it (``init_weights``, weight loading, ``train()``).
 """
-from typing import Optional
+from typing import Optional, Sequence, Set
 
 from mmengine.logging import MMLogger
 
 from mmpeft.models.peft import PEFTModule
-from mmpeft.models.utils import LoadReport, count_parameters, freeze_except, pretrained_path
+from mmpeft.models.utils import (
+    LoadReport,
+    count_parameters,
+    freeze_except,
+    match_trainable,
+    pretrained_path,
+)
 
 
 class PEFTBackboneMixin:
@@ -40,6 +46,34 @@ class PEFTBackboneMixin:
         if init_cfg:
             raise ValueError('init_cfg and pretrained cannot be specified at the same time')
         return dict(type='Pretrained', checkpoint=pretrained)
+
+    @classmethod
+    def self_freezing_kwargs(cls, kwargs: dict) -> dict:
+        """The upstream backbone's arguments, checked for a backbone that freezes itself.
+
+        ``frozen_stages`` > 0 is refused (upstream backbones freeze in ``train()``, after DDP is
+        built, and would freeze the PEFT parameters of the first stages too); ``pretrained=PATH``
+        becomes a ``Pretrained`` ``init_cfg`` (:meth:`resolve_pretrained`).
+        """
+        kwargs = dict(kwargs)
+        frozen_stages = kwargs.get('frozen_stages', -1)
+        if frozen_stages > 0:
+            raise ValueError(
+                f'{cls.__name__}: frozen_stages={frozen_stages} would freeze the PEFT parameters '
+                'of the first stages and put them in eval mode, after DDP was built; the '
+                'backbone freezes itself in its constructor. Use frozen_stages=-1 (or 0), and '
+                'trainable patterns to train only parts of the pretrained network.')
+        kwargs['init_cfg'] = cls.resolve_pretrained(kwargs.pop('pretrained', None),
+                                                    kwargs.get('init_cfg'))
+        return kwargs
+
+    def params_named_by(self, patterns: Optional[Sequence[str]]) -> Optional[Set[str]]:
+        """The parameter names that ``patterns`` match (see
+        :func:`~mmpeft.models.utils.match_trainable`, which refuses a pattern matching nothing);
+        None for None."""
+        if patterns is None:
+            return None
+        return match_trainable(self, patterns, type(self).__name__)
 
     def is_trainable_param(self, name: str) -> bool:
         """Whether parameter ``name`` (relative to the backbone) trains."""

@@ -5,7 +5,8 @@ A pre-norm block computes ``x + DropPath(attn(norm1(x)))`` then ``x + DropPath(f
 :class:`~mmpeft.models.peft.Site` (see :mod:`mmpeft.models.peft.base`). A family's block class
 (``PEFTSwinBlock`` for mmdet's Swin) only says how to reach its parts: ``norm1``, ``norm2``,
 ``drop_path_attn``, ``drop_path_ffn``, :meth:`attn_branch` and :meth:`ffn_branch` (the branches
-without their drop-path and skip), :attr:`qkv` and :meth:`set_qkv`, and :meth:`width`.
+without their drop-path and skip), :attr:`qkv` and :meth:`set_qkv`, :meth:`width` and
+``with_cp``.
 """
 from typing import Dict, Iterable, Optional, Sequence, Tuple
 
@@ -20,6 +21,7 @@ class PEFTBlockMixin:
     """Site bookkeeping and the site-aware forward of a transformer block (see the module
     docstring for what the block class provides)."""
     peft_sites: Dict[str, str]
+    with_cp: bool
     norm1: nn.Module
     norm2: nn.Module
     drop_path_attn: nn.Module
@@ -57,6 +59,12 @@ class PEFTBlockMixin:
         """``(y, norm(y))`` with ``y`` = :meth:`run_module` (see
         :meth:`~mmpeft.models.peft.PEFTModule.forward_with_norm`)."""
         return module.forward_with_norm(x, hw_shape, norm)
+
+    def detach_ffn_drop_path(self) -> None:
+        """Move the drop-path out of mmcv's ``FFN`` (``ffn.dropout_layer``, with its identity
+        add off) into the block (``drop_path_ffn``)."""
+        self.drop_path_ffn, self.ffn.dropout_layer = self.ffn.dropout_layer, nn.Identity()
+        self.ffn.add_identity = False
 
     # ------------------------------------------------------------------ sites
     def add_module_at(self, site: str, name: Optional[str], module: nn.Module) -> None:
@@ -106,12 +114,11 @@ class PEFTBlockMixin:
             out = out + self.run_module(parallel, x, hw_shape)
         return out if defer else self._seq(Site.FFN_RESIDUAL, out, hw_shape)
 
-    def checkpointed_forward(self, with_cp: bool, x: torch.Tensor, hw_shape: Sequence[int],
-                             pending: Optional[PEFTModule] = None,
-                             defer: bool = False) -> torch.Tensor:
-        """:meth:`peft_forward`, recomputed in backward with ``with_cp`` (non-reentrant, so the
-        PEFT parameters get gradients even if ``x`` does not require them)."""
-        if with_cp and torch.is_grad_enabled():
+    def forward(self, x: torch.Tensor, hw_shape: Sequence[int],
+                pending: Optional[PEFTModule] = None, defer: bool = False) -> torch.Tensor:
+        """:meth:`peft_forward`, recomputed in backward with ``self.with_cp`` (non-reentrant, so
+        the PEFT parameters get gradients even if ``x`` does not require them)."""
+        if self.with_cp and torch.is_grad_enabled():
             return cp.checkpoint(self.peft_forward, x, hw_shape, pending, defer,
                                  use_reentrant=False)
         return self.peft_forward(x, hw_shape, pending, defer)

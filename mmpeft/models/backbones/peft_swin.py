@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 from mmdet.models.backbones.swin import SwinBlock, SwinBlockSequence, SwinTransformer
 
-from mmpeft.models.peft import PEFTModule, Site, peft_module_class
+from mmpeft.models.peft import Site, peft_module_class
 from mmpeft.models.utils import LoadReport, convert_module, load_swin_checkpoint
 from mmpeft.registry import register_model
 
@@ -24,26 +24,6 @@ from .peft_block import PEFTBlockMixin, insert_method, run_blocks
 class SwinBackboneMixin(PEFTBackboneMixin):
     """:class:`PEFTBackboneMixin` for backbones on mmdet's ``SwinTransformer``: their arguments and
     every Swin checkpoint layout (Microsoft, official Mona, mmdet/mmseg, mmpeft; auto-detected)."""
-
-    @classmethod
-    def swin_kwargs(cls, kwargs: dict) -> dict:
-        """Check mmdet ``SwinTransformer`` kwargs for a backbone that freezes itself.
-
-        ``frozen_stages`` > 0 is refused (mmdet freezes in ``train()``, after DDP is built, and
-        would freeze the PEFT parameters of the first stages too); ``pretrained=PATH`` becomes a
-        ``Pretrained`` ``init_cfg``.
-        """
-        kwargs = dict(kwargs)
-        frozen_stages = kwargs.get('frozen_stages', -1)
-        if frozen_stages > 0:
-            raise ValueError(
-                f'{cls.__name__}: frozen_stages={frozen_stages} would freeze the PEFT parameters '
-                'of the first stages and put them in eval mode, after DDP was built; the '
-                'backbone freezes itself in its constructor. Use frozen_stages=-1 (or 0), and '
-                'trainable patterns to train only parts of a plain Swin.')
-        kwargs['init_cfg'] = cls.resolve_pretrained(kwargs.pop('pretrained', None),
-                                                    kwargs.get('init_cfg'))
-        return kwargs
 
     def load_pretrained(self, checkpoint: str, map_location: str = 'cpu',
                         allow_missing: bool = False) -> LoadReport:
@@ -81,8 +61,7 @@ class PEFTSwinBlock(PEFTBlockMixin, SwinBlock):
         """Turn a built mmdet ``SwinBlock`` into a ``PEFTSwinBlock`` without modules (in place)."""
         block = convert_module(block, SwinBlock, cls, peft_sites={})
         block.drop_path_attn, block.attn.drop = block.attn.drop, nn.Identity()
-        block.drop_path_ffn, block.ffn.dropout_layer = block.ffn.dropout_layer, nn.Identity()
-        block.ffn.add_identity = False
+        block.detach_ffn_drop_path()
         return block
 
     def attn_branch(self, h: torch.Tensor, hw_shape: Sequence[int]) -> torch.Tensor:
@@ -97,11 +76,6 @@ class PEFTSwinBlock(PEFTBlockMixin, SwinBlock):
 
     def set_qkv(self, module: nn.Module) -> None:
         self.attn.w_msa.qkv = module
-
-    def forward(self, x: torch.Tensor, hw_shape: Sequence[int],
-                pending: Optional[PEFTModule] = None, defer: bool = False) -> torch.Tensor:
-        """One block (``pending``, ``defer``: see :meth:`PEFTBlockMixin.peft_forward`)."""
-        return self.checkpointed_forward(self.with_cp, x, hw_shape, pending, defer)
 
 
 class PEFTSwinBlockSequence(SwinBlockSequence):
@@ -157,7 +131,7 @@ class PEFTSwinTransformer(SwinBackboneMixin, SwinTransformer):
                 raise TypeError(f'{type(self).__name__} inserts {self.method_type}: give its '
                                 f'settings as {self.method_arg}=dict(...), not method=')
             method = dict(type=self.method_type, **(kwargs.pop(self.method_arg, None) or {}))
-        super().__init__(**self.swin_kwargs(kwargs))
+        super().__init__(**self.self_freezing_kwargs(kwargs))
         for stage in self.stages:
             PEFTSwinBlockSequence.convert(stage)
         self.method = None if method is None else dict(method)

@@ -43,7 +43,6 @@ from mmpeft.models.utils import (
     check_int,
     convert_module,
     load_foundation_checkpoint,
-    match_trainable,
 )
 from mmpeft.models.utils.foundation_checkpoint import VIT_LAYOUTS
 from mmpeft.registry import register_model
@@ -126,15 +125,9 @@ def split_pos_table(table: torch.Tensor) -> Optional[Tuple[torch.Tensor, torch.T
 
 # ---------------------------------------------------------------------------------- layers
 class ViTBlockMixin(PEFTBlockMixin):
-    """What the mmpretrain layers share as PEFT blocks: the FFN's drop-path moved into the block,
-    extra tokens routed past the modules that need the token map, optional recomputation."""
+    """What the mmpretrain layers share as PEFT blocks: extra tokens routed past the modules that
+    need the token map."""
     num_prefix_tokens: int
-    with_cp: bool
-
-    def detach_ffn_drop_path(self) -> None:
-        """Move the FFN's drop-path out of mmcv's ``FFN`` (no identity added there any more)."""
-        self.drop_path_ffn, self.ffn.dropout_layer = self.ffn.dropout_layer, nn.Identity()
-        self.ffn.add_identity = False
 
     def ffn_branch(self, h: torch.Tensor) -> torch.Tensor:
         return self.ffn(h)
@@ -161,12 +154,6 @@ class ViTBlockMixin(PEFTBlockMixin):
         y, h = module.forward_with_norm(x[:, k:], hw_shape, norm)
         extra = x[:, :k]
         return torch.cat([extra, y], dim=1), torch.cat([norm(extra), h], dim=1)
-
-    def forward(self, x: torch.Tensor, hw_shape: Sequence[int],
-                pending: Optional[PEFTModule] = None, defer: bool = False) -> torch.Tensor:
-        """One layer on ``(B, N, C)`` tokens (``pending``, ``defer``: see
-        :meth:`PEFTBlockMixin.peft_forward`)."""
-        return self.checkpointed_forward(self.with_cp, x, hw_shape, pending, defer)
 
 
 class PEFTViTLayer(ViTBlockMixin, ViTLayer):
@@ -228,13 +215,7 @@ class FoundationViTMixin(PEFTBackboneMixin):
         """mmpretrain arguments for a backbone that freezes itself: ``frozen_stages`` > 0 is
         refused, ``pretrained=PATH`` becomes a ``Pretrained`` ``init_cfg``, the outputs are
         feature maps."""
-        kwargs = dict(kwargs)
-        if kwargs.get('frozen_stages', -1) > 0:
-            raise ValueError(f'{cls.__name__}: frozen_stages would freeze the PEFT parameters '
-                             'too, after DDP was built; the backbone freezes itself (use '
-                             'trainable patterns to train parts of the ViT)')
-        kwargs['init_cfg'] = cls.resolve_pretrained(kwargs.pop('pretrained', None),
-                                                    kwargs.get('init_cfg'))
+        kwargs = cls.self_freezing_kwargs(kwargs)
         out = kwargs.get('out_indices', -1)
         kwargs['out_indices'] = [out] if isinstance(out, int) else list(out)
         if kwargs.setdefault('out_type', 'featmap') != 'featmap':
@@ -258,8 +239,7 @@ class FoundationViTMixin(PEFTBackboneMixin):
             insert_method(self.layers, method)
         self.index_method_params()
         self.trainable = None if trainable is None else list(trainable)
-        self._trainable_names = None if trainable is None else set(
-            match_trainable(self, trainable, type(self).__name__))
+        self._trainable_names = self.params_named_by(trainable)
         self.freeze_backbone()
 
     # ------------------------------------------------------------------ freezing

@@ -4,7 +4,6 @@ from typing import Optional, Sequence
 
 from mmdet.models.backbones.swin import SwinTransformer
 
-from mmpeft.models.utils import match_trainable
 from mmpeft.registry import register_model
 
 from .peft_swin import SwinBackboneMixin
@@ -32,13 +31,11 @@ class PlainSwinTransformer(SwinBackboneMixin, SwinTransformer):
 
     def __init__(self, *, trainable: Optional[Sequence[str]] = None,
                  frozen: Optional[Sequence[str]] = None, **kwargs) -> None:
-        super().__init__(**self.swin_kwargs(kwargs))
+        super().__init__(**self.self_freezing_kwargs(kwargs))
         self.trainable = None if trainable is None else list(trainable)
         self.frozen = list(frozen or [])
-        name = type(self).__name__
-        self._trainable_names = None if trainable is None else set(
-            match_trainable(self, trainable, name))
-        self._frozen_names = set(match_trainable(self, self.frozen, name))
+        self._trainable_names = self.params_named_by(trainable)
+        self._frozen_names = self.params_named_by(self.frozen)
         self.freeze_backbone()
 
     def is_trainable_param(self, name: str) -> bool:
