@@ -214,7 +214,8 @@ def shrink_config(config: str, data_root: str, checkpoint: str, out_file: str,
 def run_tool(args: List[str], timeout: int = 900, env: Optional[dict] = None
              ) -> subprocess.CompletedProcess:
     """Run ``args`` (a tool and its arguments) from the repo root with mmpeft importable."""
-    full_env = dict(os.environ, PYTHONPATH=REPO, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='2')
+    full_env = dict(os.environ, PYTHONPATH=REPO, PYTHONUNBUFFERED='1',
+                    OMP_NUM_THREADS=os.environ.get('OMP_NUM_THREADS', '2'))
     full_env.update(env or {})
     out = subprocess.run(args, cwd=REPO, capture_output=True, text=True, env=full_env,
                          timeout=timeout)
