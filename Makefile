@@ -1,8 +1,8 @@
 # Quick start: `make demo` and `make test`. Both set the environment up first (idempotent).
 PY := .venv/bin/python
-# the suite on every core, at most 4 workers (pytest-xdist); --dist loadscope keeps each test
-# module on one worker, so its shared trained fixtures are made once
-XDIST_ARGS ?= -n auto --maxprocesses=4 --dist loadscope
+# the suite on every core, at most 4 workers (pytest-xdist); tests/conftest.py groups each test
+# module on one worker (its shared trained fixtures are made once) and sends the long runs first
+XDIST_ARGS ?= -n auto --maxprocesses=4 --dist loadgroup --no-loadscope-reorder
 PYTEST_ARGS ?=
 
 .PHONY: setup test lint demo clean-env

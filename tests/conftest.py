@@ -20,6 +20,24 @@ def pytest_configure(config):
         torch.set_num_threads(int(threads))
 
 
+def _run_first(item) -> int:
+    """The end-to-end runs through tools/ go out first, the demo first of all, so that the
+    workers end together instead of one long run starting last."""
+    path = str(item.fspath)
+    return 0 if path.endswith('test_demo.py') else 1 if '/test_tools/' in path else 2
+
+
+def pytest_collection_modifyitems(config, items):
+    """For ``--dist loadgroup`` (``make test``): each module's tests run on one worker, so its
+    module-scoped fixtures (tiny trained models) are made once, unless the module sets
+    ``SPLIT_ACROSS_WORKERS = True`` (many independent tests, cheap fixtures); long runs first."""
+    for item in items:
+        module = getattr(item, 'module', None)
+        if module is not None and not getattr(module, 'SPLIT_ACROSS_WORKERS', False):
+            item.add_marker(pytest.mark.xdist_group(module.__name__))
+    items.sort(key=_run_first)
+
+
 @pytest.fixture
 def clean_mmengine_globals():
     """After a test that built mmengine Runners: close their log files and forget the global

@@ -17,6 +17,8 @@ from mmpeft.testing import make_dataset
 
 from e2e_utils import CONFIGS, _replace_data_root, tiny_backbone, tiny_kind, write_tiny_checkpoint
 
+# each config is an independent test (real-size models): pytest-xdist spreads them over the workers
+SPLIT_ACROSS_WORKERS = True
 ALL = sorted(p for p in glob.glob(osp.join(CONFIGS, '**', '*.py'), recursive=True)
              if '_base_' not in p)
 
