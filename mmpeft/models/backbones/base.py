@@ -18,6 +18,8 @@ from mmpeft.models.utils import (
     pretrained_path,
 )
 
+from .peft_block import fold_method
+
 
 class PEFTBackboneMixin:
     """Freeze-everything-but-the-PEFT-parameters protocol for backbones.
@@ -138,6 +140,35 @@ class PEFTBackboneMixin:
         MMLogger.get_current_instance().info(
             f'{self.describe()}: {counts["trainable"]:,} trainable of {counts["total"]:,} '
             f'parameters ({counts["trainable"] / counts["total"]:.2%})')
+
+    # ------------------------------------------------------------------ export
+    @classmethod
+    def upstream_config(cls, cfg: dict) -> dict:
+        """The config of the upstream backbone (mmdet's ``SwinTransformer``, mmpretrain's ViTs)
+        that computes what the backbone built from ``cfg`` (a config dict of this class) computes
+        once its method is folded (:meth:`fold_peft`), with the same parameter names.
+
+        Raises:
+            NotImplementedError: the family has no upstream equivalent.
+        """
+        raise NotImplementedError(f'{cls.__name__} has no upstream backbone to export to')
+
+    def peft_blocks(self) -> Sequence:
+        """The :class:`~mmpeft.models.backbones.peft_block.PEFTBlockMixin` blocks holding the
+        method's modules."""
+        raise NotImplementedError(f'{type(self).__name__} does not keep its method in PEFT blocks '
+                                  'and cannot be folded into an upstream backbone')
+
+    def fold_peft(self) -> int:
+        """Fold the method into the frozen weights (:func:`~mmpeft.models.backbones.peft_block.
+        fold_method`): afterwards the backbone computes what :meth:`upstream_config` builds.
+        Returns the number of modules folded."""
+        folded = fold_method(self.peft_blocks())
+        if hasattr(self, 'method'):
+            self.method = None
+        self.index_method_params()
+        self.freeze_backbone()
+        return folded
 
     def describe(self) -> str:
         """Short name used in log messages."""
