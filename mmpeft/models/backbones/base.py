@@ -4,11 +4,16 @@ mmengine wraps the model in DDP and builds the optimizer before ``init_weights()
 backbone sets ``requires_grad`` from a structural rule
 (:meth:`PEFTBackboneMixin.is_trainable_param`) at the end of its constructor, and re-applies it
 after everything that may touch it (``init_weights``, weight loading, ``train()``).
+
+A backbone completes a trainable-only state dict from its ``Pretrained`` base file as the state
+dict is loaded into it (:meth:`PEFTBackboneMixin._load_from_state_dict`, see
+:mod:`mmpeft.checkpoint.base_weights`): every API that loads such a file gets the trained model.
 """
 from typing import Optional, Sequence, Set
 
 from mmengine.logging import MMLogger
 
+from mmpeft.checkpoint import complete_from_base, recorded_base
 from mmpeft.models.peft import PEFTModule
 from mmpeft.models.utils import (
     LoadReport,
@@ -30,6 +35,8 @@ class PEFTBackboneMixin:
     :meth:`load_pretrained`. Frozen modules are *not* put in eval mode (drop-path and dropout in the
     frozen network stay active in training, as in the reference implementations).
     """
+    #: completes trainable-only state dicts from its base when they are loaded into it
+    completes_from_base = True
 
     @staticmethod
     def resolve_pretrained(pretrained: Optional[str], init_cfg: Optional[dict]) -> Optional[dict]:
@@ -173,6 +180,15 @@ class PEFTBackboneMixin:
     def describe(self) -> str:
         """Short name used in log messages."""
         return type(self).__name__
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, *args, **kwargs):
+        """Complete a trainable-only state dict from the base file it records for this backbone
+        (checked by sha256) before loading it, whichever API loads it."""
+        recorded = recorded_base(local_metadata)
+        if recorded is not None:
+            complete_from_base(self, state_dict, prefix, recorded)
+        super()._load_from_state_dict(  # type: ignore[misc]
+            state_dict, prefix, local_metadata, *args, **kwargs)
 
     def train(self, mode: bool = True):
         """Set train/eval mode like ``nn.Module`` and re-assert the freezing."""
