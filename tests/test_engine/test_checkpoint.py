@@ -315,3 +315,32 @@ def test_mona_swin_b_small_file_under_5_percent():
     print(f'Mona-Swin-B trainable-only {small_bytes / 2**20:.1f} MiB of '
           f'{full_bytes / 2**20:.1f} MiB ({ratio:.2%})')
     assert ratio < 0.05
+
+
+def test_frozen_modules_that_cannot_complete_themselves_stay_in_the_file(tmp_path):
+    """Only modules that complete themselves from their base when loaded (the mmpeft backbones)
+    lose their frozen weights: a frozen upstream module with a Pretrained base keeps them, so no
+    loading API can leave it at its initial values."""
+    from mmengine.model import BaseModule
+
+    from mmpeft.engine.checkpoint import completes_from_base, shrink_checkpoint
+    base = write_tiny_swin_checkpoint(str(tmp_path / 'base.pth'))
+    head_file = str(tmp_path / 'head.pth')
+    torch.save({'weight': torch.randn(4, 8), 'bias': torch.zeros(4)}, head_file)
+
+    class Head(BaseModule):
+        def __init__(self):
+            super().__init__(init_cfg=dict(type='Pretrained', checkpoint=head_file))
+            self.fc = torch.nn.Linear(8, 4).requires_grad_(False)
+
+    model = torch.nn.Module()
+    model.backbone = MonaSwinTransformer(**TINY_SWIN,
+                                         init_cfg=dict(type='Pretrained', checkpoint=base))
+    model.head = Head()
+    assert completes_from_base(model.backbone) and not completes_from_base(model.head)
+    ckpt = dict(meta={}, state_dict=model.state_dict())
+    record = shrink_checkpoint(model, ckpt)
+    assert [b['module'] for b in record['bases']] == ['backbone']
+    assert {'head.fc.weight', 'head.fc.bias'} <= set(ckpt['state_dict'])
+    assert 'backbone.stages.0.blocks.0.attn.w_msa.qkv.weight' not in ckpt['state_dict']
+    assert ckpt['state_dict']._metadata['backbone'][META_KEY]['sha256'] == file_sha256(base)
