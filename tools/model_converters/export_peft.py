@@ -177,6 +177,8 @@ def main(argv=None) -> int:
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    print(f'loading {args.checkpoint} into the model of {args.config}'
+          + (' and folding its method' if args.merge else ''), flush=True)
     try:
         exported, ckpt, _, original = export(cfg, args.checkpoint, args.merge)
     except (ValueError, NotImplementedError) as err:
@@ -189,6 +191,7 @@ def main(argv=None) -> int:
     ckpt_path = osp.join(args.out_dir, name + '.pth')
     exported.dump(cfg_path)
     torch.save(ckpt, ckpt_path)
+    print('checking: the exported config and checkpoint against the original model', flush=True)
     diff = check_export(Config.fromfile(cfg_path), ckpt, original)
     backbone = exported.model.backbone.get('type')
     print(f'wrote {cfg_path} (backbone {backbone}) and {ckpt_path} '
