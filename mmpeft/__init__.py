@@ -4,7 +4,8 @@
 compatibility layer (:mod:`mmpeft.compat`), registers every mmpeft module in the mmdet, mmseg and
 mmrotate scopes and adds mmpeft's default hooks to every runner (:mod:`mmpeft.engine.runner`).
 
-Layers, each importing only the ones before it: ``compat`` -> ``registry`` -> ``models``
+Layers, each importing only the ones before it: ``compat`` -> ``registry`` -> ``checkpoint``
+(base records of trainable-only checkpoints) -> ``models``
 (``utils`` -> ``peft`` -> ``backbones``) -> ``engine``; ``testing`` (synthetic datasets) stands
 apart. Nothing here imports ``tools/``.
 """

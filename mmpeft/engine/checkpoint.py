@@ -24,53 +24,41 @@ base is an error (:class:`BaseCheckpointMismatchError`) unless ``MMPEFT_ALLOW_BA
 initial values (missing keys, other shapes) is refused with a summary of what is missing and, when
 the checkpoint says so, which model it was saved from.
 """
-import hashlib
 import logging
-import os
 import re
 from collections import Counter, OrderedDict
-from typing import Dict, List, Mapping, Optional, Set, Tuple
+from typing import List, Mapping, Optional, Set
 
 import torch
 import torch.nn as nn
-from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 
-from mmpeft.models.utils import CheckpointMismatchError, pretrained_path
+from mmpeft.checkpoint import (
+    ALLOW_ENV,
+    META_KEY,
+    BaseCheckpointMismatchError,
+    complete_from_base,
+    file_sha256,
+    local_sha256,
+    mark_bases,
+    pretrained_path,
+)
+from mmpeft.checkpoint.base_weights import log as _log
+from mmpeft.models.utils import CheckpointMismatchError
 
-META_KEY = 'mmpeft_base'
+__all__ = [
+    'ALLOW_ENV', 'META_KEY', 'BaseCheckpointMismatchError', 'file_sha256', 'unwrap_model',
+    'base_checkpoints', 'completes_from_base', 'trainable_keys', 'trainable_state_dict',
+    'state_dict_bytes', 'is_trainable_only', 'shrink_checkpoint', 'restore_checkpoint',
+    'check_checkpoint_fits'
+]
 FORMAT = 'mmpeft-trainable-only'
 VERSION = 1
-ALLOW_ENV = 'MMPEFT_ALLOW_BASE_MISMATCH'
-
-_SHA_CACHE: Dict[Tuple[str, int, float], str] = {}
-
-
-class BaseCheckpointMismatchError(RuntimeError):
-    """A trainable-only checkpoint is loaded onto other base weights than it was trained on."""
-
-
-def _log(msg: str, level: int = logging.INFO) -> None:
-    print_log(f'[checkpoint] {msg}', logger='current', level=level)
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
     """The model inside a DDP / mmengine model wrapper (the model itself otherwise)."""
     return model.module if is_model_wrapper(model) else model
-
-
-def file_sha256(path: str) -> str:
-    """sha256 of a local file (cached per path, size and mtime)."""
-    path = os.path.abspath(os.path.expanduser(path))
-    st = os.stat(path)
-    key = (path, st.st_size, st.st_mtime)
-    if key not in _SHA_CACHE:
-        h = hashlib.sha256()
-        with open(path, 'rb') as f:
-            for chunk in iter(lambda: f.read(1 << 22), b''):
-                h.update(chunk)
-        _SHA_CACHE[key] = h.hexdigest()
-    return _SHA_CACHE[key]
 
 
 def _covers(prefix: str, name: str) -> bool:
@@ -85,9 +73,7 @@ def base_checkpoints(model: nn.Module, hash_files: bool = True) -> List[dict]:
         path = pretrained_path(getattr(module, 'init_cfg', None))
         if path is None or any(_covers(e['module'], name) for e in found):
             continue
-        sha = None
-        if hash_files and '://' not in path and os.path.isfile(os.path.expanduser(path)):
-            sha = file_sha256(path)
+        sha = local_sha256(path) if hash_files else None
         found.append(dict(module=name, path=path, sha256=sha))
     return found
 
@@ -101,6 +87,12 @@ def _loaded_from_base(model: nn.Module, prefix: str) -> Optional[Set[str]]:
         return None
     head = prefix + '.' if prefix else ''
     return {head + k for k in report.loaded}
+
+
+def completes_from_base(module: nn.Module) -> bool:
+    """Whether ``module`` completes a trainable-only state dict from its base when one is loaded
+    into it (its class sets ``completes_from_base``: the mmpeft backbones)."""
+    return bool(getattr(type(module), 'completes_from_base', False))
 
 
 def trainable_keys(model: nn.Module, base_prefixes: Optional[List[str]] = None) -> List[str]:
@@ -149,6 +141,12 @@ def shrink_checkpoint(model: nn.Module, checkpoint: dict) -> dict:
     """
     model = unwrap_model(model)
     bases = base_checkpoints(model)
+    kept = [b for b in bases if not completes_from_base(model.get_submodule(b['module']))]
+    for b in kept:
+        _log(f"'{b['module'] or 'model'}' ({type(model.get_submodule(b['module'])).__name__}) "
+             'does not complete itself from its base when loaded: its frozen weights stay in the '
+             'file', logging.WARNING)
+    bases = [b for b in bases if b not in kept]
     for b in bases:
         if b['sha256'] is None:
             _log(f"base checkpoint {b['path']} of '{b['module'] or 'model'}' is not a local file; "
@@ -161,6 +159,8 @@ def shrink_checkpoint(model: nn.Module, checkpoint: dict) -> dict:
     if frozen_kept:
         _log(f'{len(frozen_kept)} frozen parameters were not loaded from a Pretrained base '
              f'checkpoint and are kept in the file (e.g. {frozen_kept[:3]})', logging.WARNING)
+    small._metadata = getattr(state, '_metadata', OrderedDict())  # type: ignore[attr-defined]
+    mark_bases(small, {b['module']: b for b in bases})
     checkpoint['state_dict'] = small
     record = dict(format=FORMAT, version=VERSION, bases=bases, kept_keys=len(small),
                   dropped_keys=len(state) - len(small), full_bytes=full_bytes,
@@ -169,45 +169,16 @@ def shrink_checkpoint(model: nn.Module, checkpoint: dict) -> dict:
     return record
 
 
-def _allowed(allow_mismatch: Optional[bool]) -> bool:
-    return bool(allow_mismatch) or os.environ.get(ALLOW_ENV, '') == '1'
-
-
-def check_bases(model: nn.Module, record: Mapping, allow_mismatch: Optional[bool] = None) -> None:
-    """Compare the recorded base checkpoints with the ones ``model``'s config points at."""
-    current = {b['module']: b for b in base_checkpoints(model)}
-    problems = []
-    for rec in record.get('bases', []):
-        cur = current.get(rec['module'])
-        what = f"'{rec['module'] or 'model'}'"
-        if cur is None:
-            problems.append(f'{what} was trained on {rec["path"]} (sha256 {rec["sha256"]}) but '
-                            'the config gives it no Pretrained init_cfg checkpoint')
-        elif rec.get('sha256') and cur.get('sha256') and rec['sha256'] != cur['sha256']:
-            problems.append(f'{what} was trained on {rec["path"]} (sha256 {rec["sha256"]}) but '
-                            f'the config loads {cur["path"]} (sha256 {cur["sha256"]})')
-        elif rec.get('sha256') and cur.get('sha256') is None:
-            problems.append(f'{what}: base {cur["path"]} cannot be hashed (not a local file); '
-                            f'recorded sha256 {rec["sha256"]}')
-    if not problems:
-        return
-    msg = ('trainable-only checkpoint does not sit on the base weights of this config:\n  - ' +
-           '\n  - '.join(problems))
-    if _allowed(allow_mismatch):
-        _log(msg + f'\ncontinuing because of {ALLOW_ENV}=1 / allow_base_mismatch=True',
-             logging.WARNING)
-        return
-    raise BaseCheckpointMismatchError(
-        msg + f'\nUse the base checkpoint it was trained on, or set {ALLOW_ENV}=1 (or '
-        "default_hooks=dict(checkpoint_load=dict(type='CheckpointLoadHook', "
-        'allow_base_mismatch=True))) to load it anyway.')
-
-
 def restore_checkpoint(model: nn.Module, checkpoint: dict,
                        allow_mismatch: Optional[bool] = None) -> bool:
-    """Complete a trainable-only ``checkpoint['state_dict']`` from the base weights, in place.
+    """Complete a trainable-only ``checkpoint['state_dict']`` from the base weights, in place
+    (every recorded base, see :func:`~mmpeft.checkpoint.complete_from_base`).
 
     No-op (returns False) for ordinary checkpoints and for one already restored.
+
+    Raises:
+        BaseCheckpointMismatchError: a recorded base is not the one the config loads, or a
+            recorded module is not in the model.
     """
     if not is_trainable_only(checkpoint):
         return False
@@ -215,22 +186,21 @@ def restore_checkpoint(model: nn.Module, checkpoint: dict,
     if record.get('restored'):
         return False
     model = unwrap_model(model)
-    check_bases(model, record, allow_mismatch)
-    if not getattr(model, 'is_init', False):
-        _log('initialising the model from its config (base weights) before loading the '
-             'trainable-only checkpoint')
-        model.init_weights()
     state = checkpoint['state_dict']
-    prefix = ''
-    if state and all(k.startswith('module.') for k in state):
-        prefix = 'module.'
-    full = OrderedDict((prefix + k, v.detach().cpu()) for k, v in model.state_dict().items())
+    head = 'module.' if state and all(k.startswith('module.') for k in state) else ''
     n_small = len(state)
-    full.update(state)
-    checkpoint['state_dict'] = full
+    for rec in record.get('bases', []):
+        try:
+            module = model.get_submodule(rec['module'])
+        except AttributeError:
+            raise BaseCheckpointMismatchError(
+                f"trainable-only checkpoint: its base record names a module '{rec['module']}' "
+                f"(base {rec['path']}) that this model does not have") from None
+        prefix = head + (rec['module'] + '.' if rec['module'] else '')
+        complete_from_base(module, state, prefix, rec, allow_mismatch)
     checkpoint['meta'][META_KEY] = dict(record, restored=True)
     _log(f'restored a trainable-only checkpoint: {n_small} tensors from the file, '
-         f'{len(full) - n_small} from the base weights')
+         f'{len(state) - n_small} from the base weights')
     return True
 
 

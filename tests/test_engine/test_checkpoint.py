@@ -1,6 +1,7 @@
 """Trainable-only checkpoints: save, restore (test / load_from / resume), base-file checks, size."""
 import copy
 import re
+import shutil
 import time
 import uuid
 
@@ -189,14 +190,19 @@ def test_small_checkpoint_keeps_the_frozen_weights_the_base_file_lacked(tmp_path
     assert not torch.equal(fresh.state_dict()[name], trained.state_dict()[name])
 
 
-def test_small_checkpoint_without_restore_would_differ(tmp_path):
-    """Guard: loading the small file into an un-initialised model without the restore is wrong."""
+def test_small_checkpoint_is_restored_without_the_runner_hook(tmp_path):
+    """Without CheckpointLoadHook the backbone still completes the small file as it loads (the
+    base record travels in the state dict's metadata). Guard: the same tensors without that
+    record leave the frozen backbone of an un-initialised model random."""
     base, trained, _, small_path = trained_detector_files(tmp_path)
     runner = make_runner(tmp_path / 'w1', detector_cfg(base), [], checkpoint_load=None)
     assert not any(isinstance(h, CheckpointLoadHook) for h in runner.hooks)
     runner.load_checkpoint(str(small_path))
-    feats, _ = predict(runner.model)
-    assert not torch.equal(feats[0], predict(trained)[0][0])
+    assert torch.equal(predict(runner.model)[0][0], predict(trained)[0][0])
+    bare = dict(torch.load(small_path, weights_only=True)['state_dict'])  # no _metadata
+    model = make_runner(tmp_path / 'w2', detector_cfg(base), [], checkpoint_load=None).model
+    model.load_state_dict(bare, strict=False)
+    assert not torch.equal(predict(model)[0][0], predict(trained)[0][0])
 
 
 def test_restore_does_not_depend_on_the_config_hooks(tmp_path):
@@ -220,12 +226,18 @@ def test_other_base_is_refused_unless_allowed(tmp_path, monkeypatch):
     with pytest.raises(BaseCheckpointMismatchError, match='sha256') as err:
         runner.load_checkpoint(str(small_path))
     assert base in str(err.value) and other in str(err.value) and ALLOW_ENV in str(err.value)
-    # no Pretrained base at all in the config
+    # no Pretrained base in the config (as after mmdet's init_detector): the recorded file, if it
+    # is still there with its sha256, else an error naming it
     cfg = detector_cfg(base)
     cfg['backbone']['init_cfg'] = None
     runner = make_runner(tmp_path / 'w3', cfg, [])
-    with pytest.raises(BaseCheckpointMismatchError, match='no Pretrained'):
+    runner.load_checkpoint(str(small_path))
+    gone = shutil.move(base, tmp_path / 'gone.pth')
+    runner = make_runner(tmp_path / 'w3b', cfg, [])
+    with pytest.raises(BaseCheckpointMismatchError, match='no Pretrained') as err:
         runner.load_checkpoint(str(small_path))
+    assert base in str(err.value) and 'does not exist' in str(err.value)
+    shutil.move(gone, base)
     # override by env var or option
     monkeypatch.setenv(ALLOW_ENV, '1')
     runner = make_runner(tmp_path / 'w4', detector_cfg(other), [])
@@ -235,7 +247,6 @@ def test_other_base_is_refused_unless_allowed(tmp_path, monkeypatch):
                          checkpoint_load=dict(type='CheckpointLoadHook', allow_base_mismatch=True))
     runner.load_checkpoint(str(small_path))
     # the same file under another path is fine (sha256 decides)
-    import shutil
     moved = shutil.copy(base, tmp_path / 'moved.pth')
     runner = make_runner(tmp_path / 'w6', detector_cfg(str(moved)), [])
     runner.load_checkpoint(str(small_path))
@@ -304,3 +315,32 @@ def test_mona_swin_b_small_file_under_5_percent():
     print(f'Mona-Swin-B trainable-only {small_bytes / 2**20:.1f} MiB of '
           f'{full_bytes / 2**20:.1f} MiB ({ratio:.2%})')
     assert ratio < 0.05
+
+
+def test_frozen_modules_that_cannot_complete_themselves_stay_in_the_file(tmp_path):
+    """Only modules that complete themselves from their base when loaded (the mmpeft backbones)
+    lose their frozen weights: a frozen upstream module with a Pretrained base keeps them, so no
+    loading API can leave it at its initial values."""
+    from mmengine.model import BaseModule
+
+    from mmpeft.engine.checkpoint import completes_from_base, shrink_checkpoint
+    base = write_tiny_swin_checkpoint(str(tmp_path / 'base.pth'))
+    head_file = str(tmp_path / 'head.pth')
+    torch.save({'weight': torch.randn(4, 8), 'bias': torch.zeros(4)}, head_file)
+
+    class Head(BaseModule):
+        def __init__(self):
+            super().__init__(init_cfg=dict(type='Pretrained', checkpoint=head_file))
+            self.fc = torch.nn.Linear(8, 4).requires_grad_(False)
+
+    model = torch.nn.Module()
+    model.backbone = MonaSwinTransformer(**TINY_SWIN,
+                                         init_cfg=dict(type='Pretrained', checkpoint=base))
+    model.head = Head()
+    assert completes_from_base(model.backbone) and not completes_from_base(model.head)
+    ckpt = dict(meta={}, state_dict=model.state_dict())
+    record = shrink_checkpoint(model, ckpt)
+    assert [b['module'] for b in record['bases']] == ['backbone']
+    assert {'head.fc.weight', 'head.fc.bias'} <= set(ckpt['state_dict'])
+    assert 'backbone.stages.0.blocks.0.attn.w_msa.qkv.weight' not in ckpt['state_dict']
+    assert ckpt['state_dict']._metadata['backbone'][META_KEY]['sha256'] == file_sha256(base)

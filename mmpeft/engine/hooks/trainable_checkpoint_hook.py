@@ -12,9 +12,11 @@ class TrainableCheckpointHook(Hook):
 
     ``before_save_checkpoint`` keeps the trainable parameters, all buffers and every frozen
     parameter that was not loaded from a ``Pretrained`` ``init_cfg`` base file, and records the
-    base checkpoints (path, sha256) in ``checkpoint['meta']['mmpeft_base']``. Such files load
-    everywhere (``tools/test.py``, ``load_from``, ``--resume``) through ``CheckpointLoadHook``,
-    which every runner has once mmpeft is imported, whether or not this hook is in the config.
+    base checkpoints (path, sha256) in ``checkpoint['meta']['mmpeft_base']`` and in the state
+    dict's metadata. Such files load everywhere: ``tools/test.py``, ``load_from`` and ``--resume``
+    (through ``CheckpointLoadHook``, which every runner has once mmpeft is imported), and every
+    API that loads a state dict into the model (``init_detector``, the inferencers,
+    ``load_checkpoint``), whose mmpeft backbone completes itself from its base.
 
     Args:
         save_trainable_only: shrink saved checkpoints (False: save them whole).

@@ -4,11 +4,16 @@ mmengine wraps the model in DDP and builds the optimizer before ``init_weights()
 backbone sets ``requires_grad`` from a structural rule
 (:meth:`PEFTBackboneMixin.is_trainable_param`) at the end of its constructor, and re-applies it
 after everything that may touch it (``init_weights``, weight loading, ``train()``).
+
+A backbone completes a trainable-only state dict from its ``Pretrained`` base file as the state
+dict is loaded into it (:meth:`PEFTBackboneMixin._load_from_state_dict`, see
+:mod:`mmpeft.checkpoint.base_weights`): every API that loads such a file gets the trained model.
 """
 from typing import Optional, Sequence, Set
 
 from mmengine.logging import MMLogger
 
+from mmpeft.checkpoint import complete_from_base, recorded_base
 from mmpeft.models.peft import PEFTModule
 from mmpeft.models.utils import (
     LoadReport,
@@ -17,6 +22,8 @@ from mmpeft.models.utils import (
     match_trainable,
     pretrained_path,
 )
+
+from .peft_block import fold_method
 
 
 class PEFTBackboneMixin:
@@ -28,6 +35,8 @@ class PEFTBackboneMixin:
     :meth:`load_pretrained`. Frozen modules are *not* put in eval mode (drop-path and dropout in the
     frozen network stay active in training, as in the reference implementations).
     """
+    #: completes trainable-only state dicts from its base when they are loaded into it
+    completes_from_base = True
 
     @staticmethod
     def resolve_pretrained(pretrained: Optional[str], init_cfg: Optional[dict]) -> Optional[dict]:
@@ -139,9 +148,47 @@ class PEFTBackboneMixin:
             f'{self.describe()}: {counts["trainable"]:,} trainable of {counts["total"]:,} '
             f'parameters ({counts["trainable"] / counts["total"]:.2%})')
 
+    # ------------------------------------------------------------------ export
+    @classmethod
+    def upstream_config(cls, cfg: dict) -> dict:
+        """The config of the upstream backbone (mmdet's ``SwinTransformer``, mmpretrain's ViTs)
+        that computes what the backbone built from ``cfg`` (a config dict of this class) computes
+        once its method is folded (:meth:`fold_peft`), with the same parameter names.
+
+        Raises:
+            NotImplementedError: the family has no upstream equivalent.
+        """
+        raise NotImplementedError(f'{cls.__name__} has no upstream backbone to export to')
+
+    def peft_blocks(self) -> Sequence:
+        """The :class:`~mmpeft.models.backbones.peft_block.PEFTBlockMixin` blocks holding the
+        method's modules."""
+        raise NotImplementedError(f'{type(self).__name__} does not keep its method in PEFT blocks '
+                                  'and cannot be folded into an upstream backbone')
+
+    def fold_peft(self) -> int:
+        """Fold the method into the frozen weights (:func:`~mmpeft.models.backbones.peft_block.
+        fold_method`): afterwards the backbone computes what :meth:`upstream_config` builds.
+        Returns the number of modules folded."""
+        folded = fold_method(self.peft_blocks())
+        if hasattr(self, 'method'):
+            self.method = None
+        self.index_method_params()
+        self.freeze_backbone()
+        return folded
+
     def describe(self) -> str:
         """Short name used in log messages."""
         return type(self).__name__
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, *args, **kwargs):
+        """Complete a trainable-only state dict from the base file it records for this backbone
+        (checked by sha256) before loading it, whichever API loads it."""
+        recorded = recorded_base(local_metadata)
+        if recorded is not None:
+            complete_from_base(self, state_dict, prefix, recorded)
+        super()._load_from_state_dict(  # type: ignore[misc]
+            state_dict, prefix, local_metadata, *args, **kwargs)
 
     def train(self, mode: bool = True):
         """Set train/eval mode like ``nn.Module`` and re-assert the freezing."""

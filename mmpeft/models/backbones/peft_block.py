@@ -7,8 +7,11 @@ A pre-norm block computes ``x + DropPath(attn(norm1(x)))`` then ``x + DropPath(f
 ``drop_path_attn``, ``drop_path_ffn``, :meth:`attn_branch` and :meth:`ffn_branch` (the branches
 without their drop-path and skip), :attr:`qkv` and :meth:`set_qkv`, :meth:`width` and
 ``with_cp``.
+
+:func:`fold_method` folds a re-parameterisable method into the frozen weights and removes its
+modules (:meth:`~mmpeft.models.peft.PEFTModule.fold_into`), leaving the upstream block.
 """
-from typing import Dict, Iterable, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -85,6 +88,30 @@ class PEFTBlockMixin:
         name = self.peft_sites.get(site)
         return None if name is None else getattr(self, name)
 
+    def peft_modules(self) -> List[Tuple[str, PEFTModule]]:
+        """``(site, module)`` of every method module of the block, the ``QKV`` one included."""
+        found = [(site, getattr(self, name)) for site, name in self.peft_sites.items()]
+        if isinstance(self.qkv, PEFTModule):
+            found.append((Site.QKV, self.qkv))
+        return found
+
+    def remove_module_at(self, site: str) -> None:
+        """Take the module at ``site`` out of the block; a ``QKV`` module gives way to a plain
+        ``nn.Linear`` holding its ``weight`` and ``bias`` parameters."""
+        if site == Site.QKV:
+            module = self.qkv
+            if not isinstance(module, PEFTModule):
+                raise ValueError(f'no PEFT module at {site!r}')
+            weight, bias = module.weight, module.bias
+            linear = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None,
+                               device='meta')
+            linear.weight, linear.bias = weight, bias
+            self.set_qkv(linear)
+            return
+        if site not in self.peft_sites:
+            raise ValueError(f'no PEFT module at {site!r}')
+        delattr(self, self.peft_sites.pop(site))
+
     def _seq(self, site: str, x: torch.Tensor, hw_shape: Sequence[int]) -> torch.Tensor:
         module = self.at(site)
         return x if module is None else self.run_module(module, x, hw_shape)
@@ -149,3 +176,24 @@ def insert_method(blocks: Iterable[PEFTBlockMixin], method: dict) -> None:
         for name, site in cls.placements(cfg):
             target = block.qkv if site == Site.QKV else block.width()
             block.add_module_at(site, name, cls.build_at(site, target, cfg))
+
+
+def fold_method(blocks: Iterable[PEFTBlockMixin]) -> int:
+    """Fold every method module of ``blocks`` into their frozen weights and remove it
+    (:meth:`~mmpeft.models.peft.PEFTModule.fold_into`); the blocks then compute the same function
+    as upstream blocks (LoRA at ``Site.QKV``: a plain ``nn.Linear`` with the merged weight).
+    Returns the number of modules folded.
+
+    Raises:
+        ValueError: a module's method is not re-parameterisable (nothing is changed then).
+    """
+    found = [(block, site, module) for block in blocks for site, module in block.peft_modules()]
+    refused = sorted({type(m).__name__ for _, _, m in found if not m.mergeable})
+    if refused:
+        raise ValueError(f'cannot merge {", ".join(refused)} into the frozen weights: not a '
+                         're-parameterisable method (its modules compute what no frozen weight '
+                         'can); export it without merging')
+    for block, site, module in found:
+        module.fold_into(block, site)
+        block.remove_module_at(site)
+    return len(found)

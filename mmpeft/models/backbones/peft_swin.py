@@ -7,7 +7,7 @@ are converted in place (:func:`~mmpeft.models.utils.convert_module`): every Swin
 its name, so mmdet/mmseg/Microsoft checkpoints load unchanged, and each method module is attached
 to its block under its own name (``stages.i.blocks.j.mona1`` ...).
 """
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -34,6 +34,16 @@ class SwinBackboneMixin(PEFTBackboneMixin):
                                       official_names=self.official_module_names())
         self.freeze_backbone()
         return report
+
+    #: the arguments that mmdet's ``SwinTransformer`` does not take
+    peft_kwargs: Tuple[str, ...] = ('method', 'trainable', 'frozen')
+
+    @classmethod
+    def upstream_config(cls, cfg: dict) -> dict:
+        """mmdet's ``SwinTransformer`` with the Swin arguments of ``cfg``."""
+        dropped = set(cls.peft_kwargs) | {getattr(cls, 'method_arg', '')}
+        return dict(type='mmdet.SwinTransformer',
+                    **{k: v for k, v in cfg.items() if k != 'type' and k not in dropped})
 
     def is_pretrained_param(self, name: str) -> bool:
         """Parameters that must come from the checkpoint: by default the frozen ones."""
@@ -136,9 +146,12 @@ class PEFTSwinTransformer(SwinBackboneMixin, SwinTransformer):
             PEFTSwinBlockSequence.convert(stage)
         self.method = None if method is None else dict(method)
         if method is not None:
-            insert_method((block for stage in self.stages for block in stage.blocks), method)
+            insert_method(self.peft_blocks(), method)
         self.index_method_params()
         self.freeze_backbone()
+
+    def peft_blocks(self) -> Sequence[PEFTSwinBlock]:
+        return [block for stage in self.stages for block in stage.blocks]
 
     def is_trainable_param(self, name: str) -> bool:
         """Only the parameters of the method's modules train."""

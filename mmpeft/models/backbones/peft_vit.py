@@ -242,6 +242,9 @@ class FoundationViTMixin(PEFTBackboneMixin):
         self._trainable_names = self.params_named_by(trainable)
         self.freeze_backbone()
 
+    def peft_blocks(self) -> Sequence[PEFTBlockMixin]:
+        return list(self.layers)
+
     # ------------------------------------------------------------------ freezing
     def is_trainable_param(self, name: str) -> bool:
         """The method's parameters and those named by ``trainable`` (all with None)."""
@@ -400,6 +403,21 @@ class PEFTViT(ClassTokenViTMixin, _vit.VisionTransformer):
     def resize_grid(self, grid: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
         return resize_pos_grid(grid, size, self.interpolate_mode, self.interpolate_offset,
                                self.interpolate_antialias)
+
+    @classmethod
+    def upstream_config(cls, cfg: dict) -> dict:
+        """mmpretrain's ``VisionTransformer`` returning feature maps; DINOv2's register tokens
+        and position interpolation have no mmpretrain equivalent and are refused."""
+        own = dict(num_register_tokens=0, interpolate_offset=0., interpolate_antialias=False)
+        other = {k: cfg[k] for k, default in own.items() if cfg.get(k, default) != default}
+        if other:
+            raise NotImplementedError(
+                f'{cls.__name__} with {other} has no mmpretrain equivalent (mmpretrain\'s '
+                'VisionTransformer has no register tokens and interpolates positions by size '
+                'only); export it without merging')
+        dropped = set(own) | {'type', 'method', 'trainable', 'with_cp'}
+        return dict({k: v for k, v in cfg.items() if k not in dropped},
+                    type='mmpretrain.VisionTransformer', out_type='featmap')
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         x, hw_shape = self.embed_tokens(x)

@@ -42,6 +42,10 @@ class PlainSwinTransformer(SwinBackboneMixin, SwinTransformer):
         frozen = name in getattr(self, '_frozen_names', ())
         return not frozen and (self._trainable_names is None or name in self._trainable_names)
 
+    def peft_blocks(self) -> Sequence:
+        """None: the blocks are mmdet's own."""
+        return []
+
     def is_pretrained_param(self, name: str) -> bool:
         """Every Swin weight comes from the checkpoint (frozen or not)."""
         return True

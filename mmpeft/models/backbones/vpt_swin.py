@@ -254,6 +254,10 @@ class VPTSwin(PEFTSwinTransformer):
             for name in self._prompt_names:
                 getattr(self, name).uniform_(-self.prompt_init_bound, self.prompt_init_bound)
 
+    def peft_blocks(self) -> Sequence:
+        raise NotImplementedError('VPTSwin: the prompts change what the attention computes and '
+                                  'cannot be folded into the frozen weights')
+
     def is_trainable_param(self, name: str) -> bool:
         """Only the prompt embeddings train."""
         return name in getattr(self, '_prompt_names', ())  # none yet while the base class builds

@@ -27,6 +27,11 @@ a ``FFN_PARALLEL`` module returns only what is added; a ``QKV`` module is built 
 replaces and keeps its ``weight``/``bias``. Block-site modules are called as ``m(x, hw_shape)``
 with the unpadded ``(H, W)`` token map of ``x``.
 
+A method whose module can be folded into the frozen weights of its block (re-parameterisable,
+such as LoRA) sets :attr:`PEFTModule.mergeable` and implements :meth:`PEFTModule.fold_into`;
+:func:`~mmpeft.models.backbones.peft_block.fold_method` then folds and removes every module of a
+backbone's blocks (for export, see ``tools/model_converters/export_peft.py``).
+
 The code that puts the modules into a backbone's blocks is written once per backbone family
 (:mod:`mmpeft.models.backbones.peft_swin` for mmdet's Swin). Prompt methods (VPT) change the
 attention itself and have their own backbone (:class:`~mmpeft.models.backbones.VPTSwin`).
@@ -69,6 +74,8 @@ class PEFTModule(BaseModule):
     """
     #: where one instance per insertion goes in every block
     insertions: ClassVar[Sequence[Insertion]] = ()
+    #: whether :meth:`fold_into` can fold the module into its block's frozen weights
+    mergeable: ClassVar[bool] = False
 
     @classmethod
     def placements(cls, cfg: dict) -> Sequence[Insertion]:
@@ -81,6 +88,18 @@ class PEFTModule(BaseModule):
         if site == Site.QKV:
             raise NotImplementedError(f'{cls.__name__} cannot replace a Linear')
         return cls(target, **cfg)
+
+    def fold_into(self, block: nn.Module, site: str) -> None:
+        """Fold this module into the frozen weights of ``block`` at ``site``; afterwards the
+        caller removes the module (a ``QKV`` module: puts back a plain ``nn.Linear`` with this
+        module's ``weight``/``bias``) and the block computes the same function without it.
+
+        Raises:
+            NotImplementedError: the method is not re-parameterisable (:attr:`mergeable` False).
+        """
+        raise NotImplementedError(
+            f'{type(self).__name__} cannot be folded into the frozen weights (it is not a '
+            're-parameterisable method); only methods with mergeable = True can')
 
     def is_peft_param(self, name: str) -> bool:
         """Whether parameter ``name`` (relative to this module) is one the method trains."""

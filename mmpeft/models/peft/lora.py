@@ -43,6 +43,7 @@ class LoRA(PEFTModule):
         targets: the slots that get an update, in ``('q', 'k', 'v')``.
     """
     insertions = ((None, Site.QKV), )
+    mergeable = True
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, rank: int = 64,
                  alpha: float = 1.0, dropout: float = 0.0,
@@ -125,6 +126,14 @@ class LoRA(PEFTModule):
         if self.merged:
             self.weight.sub_(self.delta_weight())
             self.merged = False
+
+    def fold_into(self, block: nn.Module, site: str) -> None:
+        """Fold the update into ``weight``, the frozen ``qkv`` weight of ``block`` (the caller
+        puts back a plain Linear holding it)."""
+        if site != Site.QKV or getattr(block, 'qkv', None) is not self:
+            raise ValueError(f'LoRA folds into the block whose {Site.QKV!r} it is, got site '
+                             f'{site!r}')
+        self.merge()
 
     def _save_to_state_dict(self, destination, prefix, keep_vars):
         super()._save_to_state_dict(destination, prefix, keep_vars)

@@ -23,6 +23,7 @@ import torch
 import torch.nn as nn
 from mmengine.logging import MMLogger
 
+from mmpeft.checkpoint import pretrained_path  # noqa: F401  (re-exported)
 from mmpeft.compat import load_checkpoint_file
 
 StateDict = Dict[str, torch.Tensor]
@@ -66,15 +67,6 @@ class CheckpointFormat:
     adapt: Optional[Callable[[StateDict, nn.Module, MMLogger], None]] = None
     unused: Callable[[str], bool] = _never
     not_pretrained: Callable[[str], bool] = _never
-
-
-def pretrained_path(init_cfg) -> Optional[str]:
-    """The checkpoint path of the ``Pretrained`` entry of an ``init_cfg`` (dict or list)."""
-    cfgs = init_cfg if isinstance(init_cfg, (list, tuple)) else [init_cfg]
-    for cfg in cfgs:
-        if isinstance(cfg, Mapping) and cfg.get('type') == 'Pretrained' and cfg.get('checkpoint'):
-            return str(cfg['checkpoint'])
-    return None
 
 
 def read_state_dict(filename: str, map_location: str = 'cpu') -> StateDict:
