@@ -15,8 +15,10 @@ import mmpeft  # noqa: F401  (compat layer: mmrotate imports)
 
 FIXTURE = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'data',
                    'h2rbox_v2_mmrotate1x.pt')
-#: the recorded cases: square inputs as DOTA patches (crop = input), a non-square batch cropped
-#: to a smaller non-square centre, objects near the edges (partly outside the rotated view)
+#: the recorded cases (batches of 2, HBoxes of 3 classes, class 1 rotation-agnostic): square
+#: inputs as DOTA patches (crop = input, rotation 0.3 pi); a non-square batch cropped to a smaller
+#: non-square centre (0.3 pi); objects near the edges, some leaving the rotated view (0.7 pi), next
+#: to an image without objects
 CASES = ('square', 'crop_non_square', 'edge_objects')
 #: FCOS's regress ranges / 8 (the images are ~1/16 of DOTA's 1024), so that the tiny objects
 #: are assigned to several levels
