@@ -13,8 +13,8 @@ from mmengine.structures import InstanceData
 
 import mmpeft  # noqa: F401  (compat layer: mmrotate imports)
 
-FIXTURE = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'data',
-                   'h2rbox_v2_mmrotate1x.pt')
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+FIXTURE = osp.join(REPO, 'tests', 'data', 'h2rbox_v2_mmrotate1x.pt')
 #: the recorded cases (batches of 2, HBoxes of 3 classes, class 1 rotation-agnostic): square
 #: inputs as DOTA patches (crop = input, rotation 0.3 pi); a non-square batch cropped to a smaller
 #: non-square centre (0.3 pi); objects near the edges, some leaving the rotated view (0.7 pi), next
@@ -151,6 +151,20 @@ def test_losses_and_gradient_equal_mmrotate_1x(recorded, name):
     for key, ref in case['losses'].items():
         assert losses[key] == pytest.approx(float(ref), rel=TOL), (key, losses, case['losses'])
     assert relative_gradient_error(grads, case) < TOL
+
+
+def test_r50_control_config_is_configured_as_1x():
+    """The R50 control config has 1.x's view and loss settings (those checked above)."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'h2rbox_v2',
+                                   'h2rbox-v2-le90_r50_fpn_1x_dota.py')).model
+    assert (cfg.prob_rot, cfg.interpolation, cfg.padding, cfg.rotate_grid) == (
+        None, 'bilinear', 'reflection', 'normalized')
+    assert tuple(cfg.crop_size) == (1024, 1024) and tuple(cfg.view_range) == (0.25, 0.75)
+    head = cfg.bbox_head
+    assert not head.agnostic_after_nms and head.loss_bbox.type == 'mmdet.IoULoss'
+    assert (head.loss_symmetry_ss.loss_rot.loss_weight,
+            head.loss_symmetry_ss.loss_flp.loss_weight) == (1.0, 0.05)
 
 
 def test_the_torchvision_grid_is_not_1x(recorded):
