@@ -2,12 +2,12 @@
 # STAR-MMRotate's H2RBox-v2 "v2p" configs (configs/h2rbox_v2p/peft/*_dota_le90.py). The detector
 # trains from the horizontal boxes of DOTA's rotated annotations (converted in the train pipeline)
 # and is evaluated on rotated boxes. v2p: one extra view per step (rotated by 45-135 degrees with
-# probability 0.95, nearest-neighbour, zero fill; otherwise flipped), one symmetry loss of weight
-# 0.2, rotation-agnostic classes fixed after NMS. AdamW 5e-5 (wd 0.05, no paramwise settings),
-# gradient clipping 35, 12 epochs (steps at 8, 11), 500-iteration warm-up from 1/3, batch 2,
-# 1024 patches, h/v/diagonal flips (0.25 each), validation every 6 epochs. A method config adds
-# the backbone (out_indices (1, 2, 3): FPN from stride 8, P6/P7 on its output) and the neck's
-# in_channels.
+# probability 0.95 as torchvision's rotate: nearest-neighbour in pixel units, zero fill; otherwise
+# flipped), one symmetry loss of weight 0.2, rotation-agnostic classes fixed after NMS. AdamW 5e-5
+# (wd 0.05, no paramwise settings), gradient clipping 35, 12 epochs (steps at 8, 11), 500-iteration
+# warm-up from 1/3, batch 2, 1024 patches, h/v/diagonal flips (0.25 each), validation every 6
+# epochs. A method config adds the backbone (out_indices (1, 2, 3): FPN from stride 8, P6/P7 on its
+# output) and the neck's in_channels.
 _base_ = [
     'mmrotate::_base_/datasets/dota.py', 'mmrotate::_base_/schedules/schedule_1x.py',
     'mmrotate::_base_/default_runtime.py'
@@ -25,6 +25,7 @@ model = dict(
     prob_rot=0.95,
     interpolation='nearest',
     padding='zeros',
+    rotate_grid='pixel',
     data_preprocessor=dict(
         type='mmdet.DetDataPreprocessor',
         mean=[123.675, 116.28, 103.53],

@@ -9,6 +9,7 @@ model = dict(
     prob_rot=None,
     interpolation='bilinear',
     padding='reflection',
+    rotate_grid='normalized',
     backbone=dict(out_indices=(0, 1, 2, 3)),
     neck=dict(in_channels=[256, 512, 1024, 2048], start_level=1),
     bbox_head=dict(

@@ -65,6 +65,7 @@ def test_swin_b_mona_config_computes_a_loss_at_a_small_input(clean_mmengine_glob
     with DefaultScope.overwrite_default_scope('mmrotate'):
         model = MODELS.build(cfg.model)
     assert type(model).__name__ == 'H2RBoxV2Detector' and model.prob_rot == 0.95
+    assert (model.interpolation, model.padding, model.rotate_grid) == ('nearest', 'zeros', 'pixel')
     assert type(model.bbox_head).__name__ == 'H2RBoxV2Head'
     assert count_parameters(model.backbone)['trainable'] == 3_667_456
     sample = DetDataSample(metainfo=dict(img_shape=(96, 96), pad_shape=(96, 96)))

@@ -17,21 +17,38 @@ from mmpeft.registry import register_model
 
 from .h2rbox_v2_head import NUM_VIEWS, VIEW_FLP, VIEW_ORI, VIEW_ROT, view_key
 
+#: how the rotated view is sampled (:func:`rotate_batch`): mmrotate 1.x's grid or torchvision's
+ROTATE_GRIDS = ('normalized', 'pixel')
+
 
 def rotate_batch(inputs: Tensor, angle: float, mode: str = 'bilinear',
-                 padding: str = 'reflection') -> Tensor:
+                 padding: str = 'reflection', grid: str = 'normalized') -> Tensor:
     """Images ``(N, C, H, W)`` turned by ``angle`` radians about their centre, same size.
 
     In image coordinates (y down) a point ``p`` moves to ``R(angle) (p - c) + c``, the
     convention of ``RotatedBoxes.rotate_(c, degrees(angle))``: a positive angle turns the
-    content clockwise on screen. The rotation is isotropic in pixels for any ``H, W``.
+    content clockwise on screen. ``grid`` says how the sampling grid is made:
+
+    - ``'normalized'`` (mmrotate 1.x): the rotation acts on ``grid_sample``'s normalised
+      coordinates with ``align_corners=True``: a rotation in pixels only for square inputs
+      (non-square ones are sheared), reflection mirrors about the border pixels' centres;
+    - ``'pixel'`` (torchvision's ``rotate``, STAR-MMRotate's v2p): the rotation acts in pixel
+      units, ``align_corners=False``: isotropic for any ``H, W``, reflection mirrors about the
+      image edges.
+
+    Both agree on square inputs except where reflection padding fills the corners.
     """
+    if grid not in ROTATE_GRIDS:
+        raise ValueError(f'grid must be one of {ROTATE_GRIDS}, got {grid!r}')
     n, _, h, w = inputs.shape
     cos, sin = math.cos(angle), math.sin(angle)
-    # output pixel -> input pixel is R(-angle) about the centre, written in normalised coordinates
-    theta = inputs.new_tensor([[cos, sin * h / w, 0.], [-sin * w / h, cos, 0.]])
-    grid = F.affine_grid(theta.expand(n, 2, 3), list(inputs.shape), align_corners=False)
-    return F.grid_sample(inputs, grid, mode=mode, padding_mode=padding, align_corners=False)
+    # output point -> input point is R(-angle) about the centre, in normalised coordinates
+    aspect = h / w if grid == 'pixel' else 1.
+    theta = inputs.new_tensor([[cos, sin * aspect, 0.], [-sin / aspect, cos, 0.]])
+    align_corners = grid == 'normalized'
+    coords = F.affine_grid(theta.expand(n, 2, 3), list(inputs.shape), align_corners=align_corners)
+    return F.grid_sample(inputs, coords, mode=mode, padding_mode=padding,
+                         align_corners=align_corners)
 
 
 @register_model
@@ -56,6 +73,9 @@ class H2RBoxV2Detector(SingleStageDetector):
             otherwise the flip (batch x 2; its configs use 0.95).
         interpolation: ``grid_sample`` mode of the rotation: ``'bilinear'`` (mmrotate 1.x) or
             ``'nearest'`` (v2p, torchvision's default).
+        rotate_grid: how the rotated view is sampled (:func:`rotate_batch`): ``'normalized'``
+            (mmrotate 1.x) or ``'pixel'`` (torchvision's ``rotate``, v2p; isotropic on
+            non-square inputs).
     """
 
     def __init__(self,
@@ -67,6 +87,7 @@ class H2RBoxV2Detector(SingleStageDetector):
                  view_range: Tuple[float, float] = (0.25, 0.75),
                  prob_rot: Optional[float] = None,
                  interpolation: str = 'bilinear',
+                 rotate_grid: str = 'normalized',
                  train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
@@ -76,11 +97,14 @@ class H2RBoxV2Detector(SingleStageDetector):
                          init_cfg=init_cfg)
         if prob_rot is not None and not 0 <= prob_rot <= 1:
             raise ValueError(f'prob_rot must be None or in [0, 1], got {prob_rot}')
+        if rotate_grid not in ROTATE_GRIDS:
+            raise ValueError(f'rotate_grid must be one of {ROTATE_GRIDS}, got {rotate_grid!r}')
         self.crop_size = tuple(crop_size) if crop_size is not None else None
         self.padding = padding
         self.view_range = tuple(view_range)
         self.prob_rot = prob_rot
         self.interpolation = interpolation
+        self.rotate_grid = rotate_grid
 
     def center_crop(self, inputs: Tensor,
                     batch_gt: List[InstanceData]) -> Tuple[Tensor, List[InstanceData]]:
@@ -120,7 +144,8 @@ class H2RBoxV2Detector(SingleStageDetector):
             gt.bid = view_key(gt.bid // NUM_VIEWS, view)
             out.append(gt)
         if view == VIEW_ROT:
-            inputs = rotate_batch(inputs, angle, self.interpolation, self.padding)
+            inputs = rotate_batch(inputs, angle, self.interpolation, self.padding,
+                                  self.rotate_grid)
         elif view == VIEW_FLP:
             inputs = torch.flip(inputs, dims=[-2])
         return inputs, out

@@ -327,17 +327,20 @@ def blob(img: np.ndarray) -> Tuple[float, float, float]:
     return cx, cy, 0.5 * math.atan2(2 * m['mu11'], m['mu20'] - m['mu02'])
 
 
-@pytest.mark.parametrize('mode,padding', [('bilinear', 'reflection'), ('nearest', 'zeros')])
-def test_rotated_and_flipped_views_move_image_and_boxes_alike(mode, padding):
-    """A drawn rotated rectangle on a non-square image: in the rotated and the flipped view the
-    pixels sit where the view's gt box says (centre and orientation)."""
-    h, w = 96, 128
+@pytest.mark.parametrize('mode,padding,grid,shape', [
+    ('bilinear', 'reflection', 'normalized', (112, 112)),  # mmrotate 1.x (square inputs)
+    ('bilinear', 'reflection', 'pixel', (96, 128)),
+    ('nearest', 'zeros', 'pixel', (96, 128))])  # v2p
+def test_rotated_and_flipped_views_move_image_and_boxes_alike(mode, padding, grid, shape):
+    """A drawn rotated rectangle: in the rotated and the flipped view the pixels sit where the
+    view's gt box says (centre and orientation); the pixel grid also on a non-square image."""
+    h, w = shape
     box = (70., 50., 40., 12., 0.35)
     img = np.zeros((h, w), np.float32)
     pts = cv2.boxPoints(((box[0] - .5, box[1] - .5), box[2:4], math.degrees(box[4])))
     cv2.fillPoly(img, [np.round(pts).astype(np.int32)], 1.)
     inputs = torch.from_numpy(img)[None, None].repeat(1, 3, 1, 1)
-    det = tiny_detector(interpolation=mode, padding=padding)
+    det = tiny_detector(interpolation=mode, padding=padding, rotate_grid=grid)
     gt = InstanceData(bboxes=rboxes(torch.tensor([box])), labels=torch.tensor([0]),
                       bid=view_key(torch.tensor([0]), VIEW_ORI))
     x0, y0, a0 = blob(img)
@@ -350,7 +353,30 @@ def test_rotated_and_flipped_views_move_image_and_boxes_alike(mode, padding):
         assert abs(x + .5 - bx) < 0.5 and abs(y + .5 - by) < 0.5, (view, x, y, bx, by)
         diff = (a - ba + math.pi / 2) % math.pi - math.pi / 2
         assert abs(diff) < math.radians(2), (view, a, ba)
-    assert rotate_batch(inputs, 0.).sub(inputs).abs().max() < 1e-5
+    assert rotate_batch(inputs, 0., grid=grid).sub(inputs).abs().max() < 1e-5
+
+
+def test_rotation_grids_differ_only_in_reflection_and_on_non_square_inputs():
+    """mmrotate 1.x's normalised grid and torchvision's pixel grid sample a square image alike
+    (zero padding); reflection padding fills the corners differently (1.x mirrors about the
+    border pixels' centres, torchvision about the image edge); a non-square image is sheared by
+    the normalised grid."""
+    torch.manual_seed(0)
+    square = torch.rand(1, 2, 48, 48)
+    same = [rotate_batch(square, 0.7, grid=g, padding='zeros') for g in ('normalized', 'pixel')]
+    torch.testing.assert_close(same[0], same[1], atol=1e-5, rtol=0)
+    refl = [rotate_batch(square, 0.7, grid=g) for g in ('normalized', 'pixel')]
+    differ = (refl[0] - refl[1]).abs().amax(1)[0] > 1e-4
+    yy, xx = torch.meshgrid(torch.arange(48.) - 23.5, torch.arange(48.) - 23.5, indexing='ij')
+    inside = (xx ** 2 + yy ** 2).sqrt() < 23  # sampled from inside the image by both
+    assert differ.any() and not differ[inside].any()
+    wide = torch.rand(1, 2, 32, 64)
+    assert (rotate_batch(wide, 0.7, grid='normalized', padding='zeros') -
+            rotate_batch(wide, 0.7, grid='pixel', padding='zeros')).abs().max() > 0.1
+    with pytest.raises(ValueError, match='grid must be one of'):
+        rotate_batch(square, 0.7, grid='torchvision')
+    with pytest.raises(ValueError, match='rotate_grid must be one of'):
+        tiny_detector(rotate_grid='torchvision')
 
 
 @pytest.mark.parametrize('prob_rot,expected', [(None, [VIEW_ORI, VIEW_ROT, VIEW_FLP]),
