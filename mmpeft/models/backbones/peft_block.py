@@ -6,7 +6,9 @@ A pre-norm block computes ``x + DropPath(attn(norm1(x)))`` then ``x + DropPath(f
 (``PEFTSwinBlock`` for mmdet's Swin) only says how to reach its parts: ``norm1``, ``norm2``,
 ``drop_path_attn``, ``drop_path_ffn``, :meth:`attn_branch` and :meth:`ffn_branch` (the branches
 without their drop-path and skip), :attr:`qkv` and :meth:`set_qkv`, :meth:`width` and
-``with_cp``.
+``with_cp``; for the other wrapping sites :attr:`attn_proj` (and, beside mmcv's two-Linear FFN,
+:attr:`fc1`/:attr:`fc2`). :func:`insert_method` also fills the patch embedding's sites and builds
+a method's shared parameters; :func:`fold_wrapping_sites` folds wrapping-site modules away.
 """
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 

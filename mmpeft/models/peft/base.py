@@ -20,7 +20,16 @@ site                       what the module does                                 
 ``FFN_PARALLEL``           ``x = x + DropPath(ffn(norm2(x))) + m(x)``              AdaptFormer
 ``FFN_RESIDUAL``           ``x = m(x)`` on the stream after the FFN residual       Mona #2
 ``QKV``                    ``m`` replaces the attention's ``qkv`` ``nn.Linear``    LoRA
+``PROJ``/``FC1``/``FC2``   ``m`` replaces the attention's ``proj`` / the FFN's      FacT, SSF
+                           Linears (wrapping sites, as ``QKV``)
+``NORM1``, ``NORM2``       ``m`` replaces the block's norms (wrapping sites)        SSF
+``PATCH_PROJ``,            ``m`` replaces the patch embedding's projection / norm  SSF
+``PATCH_NORM``             (one module for the backbone, not one per block)
 =========================  ======================================================  ===============
+
+A module at a wrapping site (``Site.WRAPPING``: ``QKV`` and the sites below it) holds the replaced
+layer's ``weight``/``bias`` under their pretrained names (:mod:`.wrapping`). A method may share
+parameters across blocks (:attr:`PEFTModule.shares`: FacT's factors, KAdaptation's rules).
 
 Sequential modules (``*_OUT*``, ``*_RESIDUAL``) return the new tensor, their own skip included;
 a ``FFN_PARALLEL`` module returns only what is added; a ``QKV`` module is built from the Linear it
