@@ -17,6 +17,7 @@ Applied once by ``import mmpeft`` (``apply_all``). Each patch is small, idempote
   unconditionally; on a CPU-only torch this raises. Without CUDA the process group is created
   with ``gloo`` and no device is selected. Behaviour with CUDA is unchanged.
 """
+import argparse
 import collections
 import collections.abc
 import contextlib
@@ -85,7 +86,8 @@ def _history_buffer_getattr(obj: object, name: str) -> object:
 
 
 def safe_globals() -> List[object]:
-    """Objects that mmengine's own checkpoints pickle besides tensors and containers."""
+    """Objects that mmengine's own checkpoints pickle besides tensors and containers, and the
+    ``argparse.Namespace`` of the reference codebases' training arguments."""
     import numpy as np
     from mmengine.config.config import ConfigDict
     from mmengine.logging.history_buffer import HistoryBuffer
@@ -94,6 +96,9 @@ def safe_globals() -> List[object]:
         HistoryBuffer, ConfigDict, np.ndarray, np.dtype, multiarray._reconstruct,
         multiarray.scalar, (_history_buffer_getattr, 'builtins.getattr')
     ]
+    # the training arguments that timm's saver (SSF) and other reference codebases keep beside
+    # the weights: a plain attribute bag, built without calling any code of the file
+    objs.append(argparse.Namespace)
     dtypes = getattr(np, 'dtypes', None)  # numpy >= 1.25 pickles dtypes by their class
     if dtypes is not None:
         objs += [getattr(dtypes, n) for n in dir(dtypes) if n.endswith('DType')]

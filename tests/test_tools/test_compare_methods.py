@@ -24,6 +24,13 @@ def tiny_voc(tmp_path_factory):
     for m in compare_methods.METHODS:
         name = compare_methods.TASKS['voc'].format(m)
         (d / name).write_text(TINY.format(base=osp.join(REPO, 'configs', 'mona', name)))
+    for m, folder in compare_methods.ZOO_FOLDERS.items():  # the other methods, same recipe
+        name = compare_methods.TASKS['voc'].format(m)
+        (d / folder).mkdir(exist_ok=True)
+        text = TINY.format(base=osp.join(REPO, 'configs', folder, name))
+        if m == 'kadaptation':  # 16 Kronecker terms: the tiny widths are not multiples of 32
+            text = text.replace('drop_path_rate=0.0', 'drop_path_rate=0.0, method=dict(n=16)')
+        (d / folder / name).write_text(text)
     return str(d)
 
 
@@ -31,21 +38,26 @@ def test_every_task_has_its_ten_configs():
     for task in compare_methods.TASKS:
         configs = compare_methods.task_configs(task, osp.join(REPO, 'configs', 'mona'))
         assert list(configs) == list(compare_methods.METHODS)
+        configs = compare_methods.task_configs(task, osp.join(REPO, 'configs', 'mona'),
+                                               osp.join(REPO, 'configs'))
+        assert list(configs) == list(compare_methods.ALL_METHODS)
     with pytest.raises(SystemExit, match='no config for 10 method'):
         compare_methods.task_configs('voc', REPO)
 
 
 def test_table_bench_and_plot(tiny_voc, tmp_path):
     png = tmp_path / 'voc.png'
-    rows = compare_methods.main(['voc', '--configs-dir', tiny_voc, '--bench', '--no-memory',
+    rows = compare_methods.main(['voc', '--configs-dir', tiny_voc, '--zoo-dir', tiny_voc,
+                                 '--bench', '--no-memory',
                                  '--img-size', '64', '--iters', '1', '--warmup', '0',
                                  '--plot', str(png), '--json', str(tmp_path / 'voc.json')])
     by = {r['method']: r for r in rows}
-    assert [r['method'] for r in rows] == list(compare_methods.METHODS)
+    assert [r['method'] for r in rows] == list(compare_methods.ALL_METHODS)
     assert by['full']['share'] < 1 and by['full']['share'] > 0.99  # patch embedding frozen
     assert by['fixed']['backbone_trainable'] == 0
     assert 0 < by['norm-tuning']['share'] < by['bitfit']['share'] < by['partial-1']['share']
-    for m in ('adapter', 'adaptformer', 'lora', 'lorand', 'mona'):
+    for m in ('adapter', 'adaptformer', 'lora', 'lorand', 'mona', 'ssf', 'fact-tt', 'fact-tk',
+              'kadaptation'):
         assert 0 < by[m]['share'] < 0.5
     # the trainable-only file: everything for full fine-tuning, less for every other method
     assert all(by[m]['ckpt_small'] < by['full']['ckpt_small'] for m in by if m != 'full')

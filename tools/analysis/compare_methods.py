@@ -5,13 +5,15 @@
 
 TASK is ``coco``, ``ade20k``, ``voc`` or ``dota``: the ten configs of that task in
 ``configs/mona/`` (full fine-tuning, fixed, BitFit, norm-tuning, partial-1, Adapter, AdaptFormer,
-LoRA, LoRand, Mona). For each it prints the trainable backbone parameters and their share of the
-backbone, and the size of the per-task trainable-only checkpoint (what ``TrainableCheckpointHook``
-writes: the trained tensors and the buffers of the whole model). With ``--bench`` it also measures
-training step time and peak memory of every method in one interleaved run
-(``tools/analysis/benchmark_peft.py``, random weights, synthetic batch) and prints their ratios to
-full fine-tuning. ``--plot`` draws trainable share against measured cost (step-time ratio with
-``--bench``, else the trainable-only file size), one point per method, as the paper's figure.
+LoRA, LoRand, Mona) and those of the other methods on the same recipe (SSF, FacT-TT, FacT-TK,
+KAdaptation in ``configs/ssf/``, ``configs/fact/``, ``configs/kadaptation/``). For each it prints
+the trainable backbone parameters and their share of the backbone, and the size of the per-task
+trainable-only checkpoint (what ``TrainableCheckpointHook`` writes: the trained tensors and the
+buffers of the whole model). With ``--bench`` it also measures training step time and peak memory
+of every method in one interleaved run (``tools/analysis/benchmark_peft.py``, random weights,
+synthetic batch) and prints their ratios to full fine-tuning. ``--plot`` draws trainable share
+against measured cost (step-time ratio with ``--bench``, else the trainable-only file size), one
+point per method, as the paper's figure.
 """
 import argparse
 import glob
@@ -36,6 +38,11 @@ TASKS = {
 #: the methods in the paper's order, full fine-tuning first (the reference of every ratio)
 METHODS = ('full', 'fixed', 'bitfit', 'norm-tuning', 'partial-1', 'adapter', 'adaptformer',
            'lora', 'lorand', 'mona')
+#: the methods of the field whose configs live in a folder of their own (``configs/<folder>/``),
+#: on the same recipes: method -> folder
+ZOO_FOLDERS = {'ssf': 'ssf', 'fact-tt': 'fact', 'fact-tk': 'fact', 'kadaptation': 'kadaptation'}
+#: every method compared
+ALL_METHODS = METHODS + tuple(ZOO_FOLDERS)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -43,6 +50,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('task', choices=sorted(TASKS))
     p.add_argument('--configs-dir', default=osp.join(REPO, 'configs', 'mona'),
                    help='where the configs of the task are (default: configs/mona)')
+    p.add_argument('--zoo-dir', default=osp.join(REPO, 'configs'),
+                   help='where the folders of the other methods are (ssf/, fact/, ...; default: '
+                   'configs)')
     p.add_argument('--bench', action='store_true',
                    help='also measure step time and peak memory (benchmark_peft)')
     p.add_argument('--img-size', type=int, default=256)
@@ -57,9 +67,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def task_configs(task: str, configs_dir: str) -> Dict[str, str]:
-    """``{method: config path}`` for the ten methods (an error names any that is missing)."""
+def task_configs(task: str, configs_dir: str,
+                 zoo_dir: Optional[str] = None) -> Dict[str, str]:
+    """``{method: config path}`` for the ten methods of ``configs_dir`` and, with ``zoo_dir``, the
+    others (:data:`ZOO_FOLDERS`) in its folders (an error names any that is missing)."""
     found = {m: osp.join(configs_dir, TASKS[task].format(m)) for m in METHODS}
+    if zoo_dir is not None:
+        found.update((m, osp.join(zoo_dir, folder, TASKS[task].format(m)))
+                     for m, folder in ZOO_FOLDERS.items())
     missing = [p for p in found.values() if not osp.isfile(p)]
     if missing:
         have = sorted(osp.basename(p) for p in glob.glob(osp.join(configs_dir, '*.py')))
@@ -144,7 +159,7 @@ def plot(rows: List[dict], task: str, path: str) -> None:
 
 def main(argv: Optional[List[str]] = None) -> List[dict]:
     args = parse_args(argv)
-    configs = task_configs(args.task, args.configs_dir)
+    configs = task_configs(args.task, args.configs_dir, args.zoo_dir)
     rows = static_rows(configs)
     if args.bench:
         add_bench(rows, configs, args)

@@ -16,12 +16,17 @@ from mmengine.logging import MMLogger
 from mmpeft.checkpoint import complete_from_base, recorded_base
 from mmpeft.models.peft import PEFTModule
 from mmpeft.models.utils import (
+    CheckpointMismatchError,
     LoadReport,
     count_parameters,
     freeze_except,
+    load_checked_state_dict,
     match_trainable,
     pretrained_path,
+    read_state_dict,
+    select_backbone_keys,
 )
+from mmpeft.models.utils.checkpoint import preview
 
 from .peft_block import fold_method
 
@@ -94,6 +99,15 @@ class PEFTBackboneMixin:
         self._method_params = frozenset(
             f'{name}.{param}' for name, m in self.named_modules() if isinstance(m, PEFTModule)
             for param, _ in m.named_parameters() if m.is_peft_param(param))
+        self._method_state = frozenset(
+            f'{name}.{param}' for name, m in self.named_modules() if isinstance(m, PEFTModule)
+            for param, _ in m.named_parameters()
+            if not m.is_peft_param(param) and not m.holds_pretrained(param))
+
+    def is_method_state(self, name: str) -> bool:
+        """A frozen parameter of the method's own (KAdaptation's random rules): saved with the
+        method, never part of a pretrained network's checkpoint."""
+        return name in getattr(self, '_method_state', ())
 
     def is_method_param(self, name: str) -> bool:
         """A parameter of the method's modules that the method trains."""
@@ -107,6 +121,32 @@ class PEFTBackboneMixin:
                         allow_missing: bool = False) -> LoadReport:
         """Load pretrained backbone weights from ``checkpoint`` (file path)."""
         raise NotImplementedError(f'{type(self).__name__} cannot load pretrained weights')
+
+    def load_method_checkpoint(self, filename: str, map_location: str = 'cpu') -> LoadReport:
+        """Load the method's tensors from a file that holds only them (and a classifier head),
+        given as ``init_cfg=dict(type='Pretrained', checkpoint=PRETRAINED,
+        method_checkpoint=FILE)``: PETL-ViT's FacT files. Keys are renamed by
+        :meth:`method_checkpoint_state`; every parameter of the method must be in the file, the
+        other keys are reported unused and never loaded."""
+        state, _ = select_backbone_keys(read_state_dict(filename, map_location=map_location))
+        state = self.method_checkpoint_state(state)
+        names = {n for n, _ in self.named_parameters()  # type: ignore[attr-defined]
+                 if self.is_method_param(n) or self.is_method_state(n)}
+        if not names:
+            raise CheckpointMismatchError(f'{type(self).__name__} has no method parameters to '
+                                          f'load from {filename}')
+        report = load_checked_state_dict(self, state, filename, required=names.__contains__,
+                                         not_pretrained=lambda n: n not in names, min_ratio=1.0)
+        report.unexpected = [k for k in state if k not in names]
+        if report.unexpected:
+            MMLogger.get_current_instance().info(
+                f'{filename}: unused by the method: {preview(report.unexpected, 10)}')
+        self.freeze_backbone()
+        return report
+
+    def method_checkpoint_state(self, state: dict) -> dict:
+        """A method file's keys in this backbone's names (the family's reference layouts)."""
+        return state
 
     def pretrained_checkpoint(self) -> Optional[str]:
         """The checkpoint path of a ``Pretrained`` ``init_cfg``; None without one.
@@ -142,6 +182,10 @@ class PEFTBackboneMixin:
             self.pretrained_report = self.load_pretrained(
                 path, map_location=self.init_cfg.get('map_location', 'cpu'),
                 allow_missing=bool(self.init_cfg.get('allow_missing', False)))
+            method_file = self.init_cfg.get('method_checkpoint')
+            if method_file:
+                self.method_report = self.load_method_checkpoint(
+                    method_file, map_location=self.init_cfg.get('map_location', 'cpu'))
         self.freeze_backbone()
         counts = count_parameters(self)
         MMLogger.get_current_instance().info(
@@ -170,7 +214,9 @@ class PEFTBackboneMixin:
         """Fold the method into the frozen weights (:func:`~mmpeft.models.backbones.peft_block.
         fold_method`): afterwards the backbone computes what :meth:`upstream_config` builds.
         Returns the number of modules folded."""
-        folded = fold_method(self.peft_blocks())
+        folded = fold_method(self.peft_blocks(), getattr(self, 'patch_embed', None))
+        if hasattr(self, 'peft_shared'):  # folded into every block's weights
+            del self.peft_shared
         if hasattr(self, 'method'):
             self.method = None
         self.index_method_params()

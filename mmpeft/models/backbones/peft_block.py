@@ -6,7 +6,9 @@ A pre-norm block computes ``x + DropPath(attn(norm1(x)))`` then ``x + DropPath(f
 (``PEFTSwinBlock`` for mmdet's Swin) only says how to reach its parts: ``norm1``, ``norm2``,
 ``drop_path_attn``, ``drop_path_ffn``, :meth:`attn_branch` and :meth:`ffn_branch` (the branches
 without their drop-path and skip), :attr:`qkv` and :meth:`set_qkv`, :meth:`width` and
-``with_cp``.
+``with_cp``; for the other wrapping sites :attr:`attn_proj` (and, beside mmcv's two-Linear FFN,
+:attr:`fc1`/:attr:`fc2`). :func:`insert_method` also fills the patch embedding's sites and builds
+a method's shared parameters.
 
 :func:`fold_method` folds a re-parameterisable method into the frozen weights and removes its
 modules (:meth:`~mmpeft.models.peft.PEFTModule.fold_into`), leaving the upstream block.
@@ -72,9 +74,13 @@ class PEFTBlockMixin:
     # ------------------------------------------------------------------ sites
     def add_module_at(self, site: str, name: Optional[str], module: nn.Module) -> None:
         """Attach ``module`` as ``self.<name>`` at ``site``; a ``QKV`` module replaces the
-        attention's ``qkv`` Linear (``name`` is ignored)."""
+        attention's ``qkv`` Linear, a module at another wrapping site its layer (``name`` is
+        ignored)."""
         if site == Site.QKV:
             self.set_qkv(module)
+            return
+        if site in Site.WRAPPING:
+            self.set_wrapped(site, module)
             return
         if site not in Site.ALL:
             raise ValueError(f'unknown site {site!r}; one of {Site.ALL}')
@@ -89,24 +95,16 @@ class PEFTBlockMixin:
         return None if name is None else getattr(self, name)
 
     def peft_modules(self) -> List[Tuple[str, PEFTModule]]:
-        """``(site, module)`` of every method module of the block, the ``QKV`` one included."""
+        """``(site, module)`` of every method module of the block, those at the wrapping sites
+        (``QKV``, ``PROJ``, ...) included."""
         found = [(site, getattr(self, name)) for site, name in self.peft_sites.items()]
-        if isinstance(self.qkv, PEFTModule):
-            found.append((Site.QKV, self.qkv))
-        return found
+        return found + self.wrapping_modules()
 
     def remove_module_at(self, site: str) -> None:
-        """Take the module at ``site`` out of the block; a ``QKV`` module gives way to a plain
-        ``nn.Linear`` holding its ``weight`` and ``bias`` parameters."""
-        if site == Site.QKV:
-            module = self.qkv
-            if not isinstance(module, PEFTModule):
-                raise ValueError(f'no PEFT module at {site!r}')
-            weight, bias = module.weight, module.bias
-            linear = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None,
-                               device='meta')
-            linear.weight, linear.bias = weight, bias
-            self.set_qkv(linear)
+        """Take the module at ``site`` out of the block; a wrapping-site module gives way to the
+        plain layer holding its ``weight`` and ``bias`` parameters (its ``unwrap()``)."""
+        if site in Site.WRAPPING:
+            self.unwrap_site(site)
             return
         if site not in self.peft_sites:
             raise ValueError(f'no PEFT module at {site!r}')
@@ -115,6 +113,66 @@ class PEFTBlockMixin:
     def _seq(self, site: str, x: torch.Tensor, hw_shape: Sequence[int]) -> torch.Tensor:
         module = self.at(site)
         return x if module is None else self.run_module(module, x, hw_shape)
+
+    # ------------------------------------------------------------------ wrapping sites
+    @property
+    def attn_proj(self) -> nn.Linear:
+        """The attention's output projection."""
+        raise NotImplementedError
+
+    @property
+    def fc1(self) -> nn.Linear:
+        """The FFN's first Linear (mmcv's ``FFN``: ``ffn.layers[0][0]``)."""
+        return self._mmcv_ffn().layers[0][0]
+
+    @property
+    def fc2(self) -> nn.Linear:
+        """The FFN's second Linear (mmcv's ``FFN``: ``ffn.layers[1]``)."""
+        return self._mmcv_ffn().layers[1]
+
+    def _mmcv_ffn(self) -> nn.Module:
+        ffn = getattr(self, 'ffn', None)
+        if ffn is None or getattr(ffn, 'num_fcs', None) != 2:
+            raise ValueError(f'{type(self).__name__} has no two-Linear FFN (mmcv FFN, '
+                             'num_fcs=2): the fc1/fc2 sites are not available')
+        return ffn
+
+    def wrapped(self, site: str) -> nn.Module:
+        """The layer (or the module wrapping it) at the wrapping ``site`` of the block."""
+        attr = {Site.QKV: 'qkv', Site.PROJ: 'attn_proj', Site.FC1: 'fc1', Site.FC2: 'fc2',
+                Site.NORM1: 'norm1', Site.NORM2: 'norm2'}.get(site)
+        if attr is None:
+            raise ValueError(f'{site!r} is not a wrapping site of a block')
+        return getattr(self, attr)
+
+    def set_wrapped(self, site: str, module: nn.Module) -> None:
+        """Put ``module`` in the place of the layer at the wrapping ``site``."""
+        if site == Site.QKV:
+            self.set_qkv(module)
+        else:
+            replace_submodule(self, self.wrapped(site), module)
+
+    def wrapping_modules(self) -> List[Tuple[str, PEFTModule]]:
+        """``(site, module)`` of the method modules at the block's wrapping sites."""
+        found = []
+        for site in Site.WRAPPING:
+            if site in Site.EMBED:
+                continue
+            try:
+                module = self.wrapped(site)
+            except ValueError:  # a site the family does not have
+                continue
+            if isinstance(module, PEFTModule):
+                found.append((site, module))
+        return found
+
+    def unwrap_site(self, site: str) -> None:
+        """Put back the plain layer of the module at the wrapping ``site`` (its ``unwrap()``, see
+        :meth:`~mmpeft.models.peft.wrapping.WrappingModule.unwrap`)."""
+        module = self.wrapped(site)
+        if not isinstance(module, PEFTModule):
+            raise ValueError(f'no PEFT module at {site!r}')
+        self.set_wrapped(site, module.unwrap())
 
     # ------------------------------------------------------------------ forward
     def peft_forward(self, x: torch.Tensor, hw_shape: Sequence[int],
@@ -166,29 +224,94 @@ def run_blocks(blocks: Sequence[PEFTBlockMixin], x: torch.Tensor,
     return x
 
 
-def insert_method(blocks: Iterable[PEFTBlockMixin], method: dict) -> None:
+def replace_submodule(root: nn.Module, old: nn.Module, new: nn.Module) -> None:
+    """Put ``new`` where ``old`` is in ``root`` (found by identity; same attribute name)."""
+    path = next((n for n, m in root.named_modules() if m is old and n), None)
+    if path is None:
+        raise ValueError(f'{type(old).__name__} is not a submodule of {type(root).__name__}')
+    parent, _, name = path.rpartition('.')
+    setattr(root.get_submodule(parent) if parent else root, name, new)
+
+
+def embed_layer(embed: nn.Module, site: str) -> Optional[nn.Module]:
+    """The layer of the patch embedding (mmcv/mmdet ``PatchEmbed``) at ``site``: its
+    ``projection`` or its ``norm`` (None where it has none)."""
+    if site not in Site.EMBED:
+        raise ValueError(f'{site!r} is not a patch-embedding site ({Site.EMBED})')
+    return getattr(embed, 'projection' if site == Site.PATCH_PROJ else 'norm', None)
+
+
+def insert_method(blocks: Iterable[PEFTBlockMixin], method: dict,
+                  stage_sizes: Optional[Sequence[int]] = None,
+                  embed: Optional[nn.Module] = None) -> Optional[nn.ModuleList]:
     """Put the modules of ``method`` (``dict(type=NAME, **settings)``) into every block, at the
-    sites the method declares."""
+    sites the method declares, and at the patch-embedding sites into ``embed`` (a
+    ``PATCH_NORM`` module only where the embedding has a norm).
+
+    ``stage_sizes``: the number of blocks of each stage (blocks of one width; default: one
+    stage). Returns the method's shared parameters (see
+    :attr:`~mmpeft.models.peft.PEFTModule.shares`) for the backbone to own as ``peft_shared``:
+    one set per stage or one for all; None for a method that shares nothing.
+    """
     cfg = dict(method)
     cls = peft_module_class(cfg)
     cfg.pop('type')
-    for block in blocks:
-        for name, site in cls.placements(cfg):
-            target = block.qkv if site == Site.QKV else block.width()
-            block.add_module_at(site, name, cls.build_at(site, target, cfg))
+    blocks = list(blocks)
+    sizes = [len(blocks)] if stage_sizes is None else [int(n) for n in stage_sizes if n]
+    if sum(sizes) != len(blocks):
+        raise ValueError(f'stage_sizes {sizes} do not add up to the {len(blocks)} blocks')
+    stages, start = [], 0
+    for n in sizes:
+        stages.append(blocks[start:start + n])
+        start += n
+    shared = None
+    if cls.shares == 'stage':
+        shared = nn.ModuleList(cls.build_shared(stage[0].width(), len(stage), cfg)
+                               for stage in stages)
+    elif cls.shares == 'all':
+        shared = nn.ModuleList([cls.build_shared(blocks[0].width(), len(blocks), cfg)])
+    elif cls.shares is not None:
+        raise ValueError(f"{cls.__name__}.shares must be None, 'stage' or 'all', got "
+                         f'{cls.shares!r}')
+    placements = cls.placements(cfg)
+    for s, stage in enumerate(stages):
+        for j, block in enumerate(stage):
+            kw = cfg
+            if shared is not None:
+                one = cls.shares == 'all'
+                kw = dict(cfg, shared=shared[0 if one else s],
+                          index=(sum(sizes[:s]) + j) if one else j)
+            for name, site in placements:
+                if site in Site.EMBED:
+                    continue
+                target = block.wrapped(site) if site in Site.WRAPPING else block.width()
+                block.add_module_at(site, name, cls.build_at(site, target, kw))
+    embed_sites = [site for _, site in placements if site in Site.EMBED]
+    if embed_sites and embed is None:
+        raise ValueError(f'{cls.__name__} puts modules in the patch embedding ({embed_sites}), '
+                         'which this backbone does not give')
+    for site in embed_sites:
+        layer = embed_layer(embed, site)
+        if layer is not None:
+            replace_submodule(embed, layer, cls.build_at(site, layer, cfg))
+    return shared
 
 
-def fold_method(blocks: Iterable[PEFTBlockMixin]) -> int:
-    """Fold every method module of ``blocks`` into their frozen weights and remove it
-    (:meth:`~mmpeft.models.peft.PEFTModule.fold_into`); the blocks then compute the same function
-    as upstream blocks (LoRA at ``Site.QKV``: a plain ``nn.Linear`` with the merged weight).
-    Returns the number of modules folded.
+def fold_method(blocks: Iterable[PEFTBlockMixin], embed: Optional[nn.Module] = None) -> int:
+    """Fold every method module of ``blocks`` (and of the patch embedding ``embed``) into their
+    frozen weights and remove it (:meth:`~mmpeft.models.peft.PEFTModule.fold_into`, then
+    :meth:`PEFTBlockMixin.remove_module_at`); the blocks then compute the same function as
+    upstream blocks (a wrapping-site module gives way to the plain layer holding its merged
+    ``weight``/``bias``). Returns the number of modules folded.
 
     Raises:
         ValueError: a module's method is not re-parameterisable (nothing is changed then).
     """
     found = [(block, site, module) for block in blocks for site, module in block.peft_modules()]
-    refused = sorted({type(m).__name__ for _, _, m in found if not m.mergeable})
+    embedded = [] if embed is None else [
+        (embed, site, m) for site in Site.EMBED
+        if isinstance(m := embed_layer(embed, site), PEFTModule)]
+    refused = sorted({type(m).__name__ for *_, m in found + embedded if not m.mergeable})
     if refused:
         raise ValueError(f'cannot merge {", ".join(refused)} into the frozen weights: not a '
                          're-parameterisable method (its modules compute what no frozen weight '
@@ -196,4 +319,7 @@ def fold_method(blocks: Iterable[PEFTBlockMixin]) -> int:
     for block, site, module in found:
         module.fold_into(block, site)
         block.remove_module_at(site)
-    return len(found)
+    for _, site, module in embedded:
+        module.fold_into(embed, site)
+        replace_submodule(embed, module, module.unwrap())
+    return len(found) + len(embedded)

@@ -47,7 +47,7 @@ class SwinBackboneMixin(PEFTBackboneMixin):
 
     def is_pretrained_param(self, name: str) -> bool:
         """Parameters that must come from the checkpoint: by default the frozen ones."""
-        return not self.is_trainable_param(name)
+        return not self.is_trainable_param(name) and not self.is_method_state(name)
 
     def official_module_names(self) -> Optional[Dict[str, str]]:
         """``{'my_module_k': name}``: the names of the modules of a method trained with the
@@ -86,6 +86,10 @@ class PEFTSwinBlock(PEFTBlockMixin, SwinBlock):
 
     def set_qkv(self, module: nn.Module) -> None:
         self.attn.w_msa.qkv = module
+
+    @property
+    def attn_proj(self) -> nn.Linear:
+        return self.attn.w_msa.proj
 
 
 class PEFTSwinBlockSequence(SwinBlockSequence):
@@ -146,7 +150,11 @@ class PEFTSwinTransformer(SwinBackboneMixin, SwinTransformer):
             PEFTSwinBlockSequence.convert(stage)
         self.method = None if method is None else dict(method)
         if method is not None:
-            insert_method(self.peft_blocks(), method)
+            shared = insert_method(self.peft_blocks(),
+                                   method, stage_sizes=[len(stage.blocks) for stage in self.stages],
+                                   embed=self.patch_embed)
+            if shared is not None:
+                self.peft_shared = shared
         self.index_method_params()
         self.freeze_backbone()
 
@@ -164,5 +172,5 @@ class PEFTSwinTransformer(SwinBackboneMixin, SwinTransformer):
             return None
         cfg = {k: v for k, v in self.method.items() if k != 'type'}
         names = [name for name, site in peft_module_class(self.method).placements(cfg)
-                 if site != Site.QKV]
+                 if site not in Site.WRAPPING]
         return {f'my_module_{k + 1}': name for k, name in enumerate(names)}

@@ -45,6 +45,8 @@ from mmpeft.models.utils import (
     load_foundation_checkpoint,
 )
 from mmpeft.models.utils.foundation_checkpoint import VIT_LAYOUTS
+from mmpeft.models.utils.vit_checkpoint import rename_keys
+from mmpeft.models.utils.zoo_checkpoint import FACT_VIT_RULES, SSF_VIT_RULES
 from mmpeft.registry import register_model
 
 from .base import PEFTBackboneMixin
@@ -138,6 +140,10 @@ class ViTBlockMixin(PEFTBlockMixin):
 
     def set_qkv(self, module: nn.Module) -> None:
         self.attn.qkv = module
+
+    @property
+    def attn_proj(self) -> nn.Linear:
+        return self.attn.proj
 
     def run_module(self, module: PEFTModule, x: torch.Tensor,
                    hw_shape: Sequence[int]) -> torch.Tensor:
@@ -236,7 +242,9 @@ class FoundationViTMixin(PEFTBackboneMixin):
             self.layer_cls.convert(layer, num_prefix_tokens, bool(with_cp))
         self.method = None if method is None else dict(method)
         if method is not None:
-            insert_method(self.layers, method)
+            shared = insert_method(self.layers, method, embed=self.patch_embed)
+            if shared is not None:
+                self.peft_shared = shared
         self.index_method_params()
         self.trainable = None if trainable is None else list(trainable)
         self._trainable_names = self.params_named_by(trainable)
@@ -253,7 +261,7 @@ class FoundationViTMixin(PEFTBackboneMixin):
 
     def is_pretrained_param(self, name: str) -> bool:
         """Every ViT weight comes from the checkpoint (trained or not); the method's do not."""
-        return not self.is_method_param(name)
+        return not self.is_method_param(name) and not self.is_method_state(name)
 
     def describe(self) -> str:
         method = 'no method' if self.method is None else self.method['type']
@@ -295,6 +303,10 @@ class FoundationViTMixin(PEFTBackboneMixin):
     def unused_checkpoint_key(self, key: str) -> bool:
         """Keys of a checkpoint that this backbone does not use (dropped, logged)."""
         return False
+
+    def method_checkpoint_state(self, state: dict) -> dict:
+        """A method-only file in timm's names (PETL-ViT's FacT, SSF) -> this backbone's."""
+        return rename_keys(state, SSF_VIT_RULES + FACT_VIT_RULES)
 
     def fit_checkpoint(self, state: dict, logger: MMLogger) -> None:
         """Resize the file's position table to this model's grid with the family's interpolation

@@ -20,7 +20,16 @@ site                       what the module does                                 
 ``FFN_PARALLEL``           ``x = x + DropPath(ffn(norm2(x))) + m(x)``              AdaptFormer
 ``FFN_RESIDUAL``           ``x = m(x)`` on the stream after the FFN residual       Mona #2
 ``QKV``                    ``m`` replaces the attention's ``qkv`` ``nn.Linear``    LoRA
+``PROJ``/``FC1``/``FC2``   ``m`` replaces the attention's ``proj`` / the FFN's      FacT, SSF
+                           Linears (wrapping sites, as ``QKV``)
+``NORM1``, ``NORM2``       ``m`` replaces the block's norms (wrapping sites)        SSF
+``PATCH_PROJ``,            ``m`` replaces the patch embedding's projection / norm  SSF
+``PATCH_NORM``             (one module for the backbone, not one per block)
 =========================  ======================================================  ===============
+
+A module at a wrapping site (``Site.WRAPPING``: ``QKV`` and the sites below it) holds the replaced
+layer's ``weight``/``bias`` under their pretrained names (:mod:`.wrapping`). A method may share
+parameters across blocks (:attr:`PEFTModule.shares`: FacT's factors, KAdaptation's rules).
 
 Sequential modules (``*_OUT*``, ``*_RESIDUAL``) return the new tensor, their own skip included;
 a ``FFN_PARALLEL`` module returns only what is added; a ``QKV`` module is built from the Linear it
@@ -59,8 +68,22 @@ class Site:
     ALL = (ATTN_OUT, ATTN_OUT_DROPPED, ATTN_RESIDUAL, FFN_OUT, FFN_OUT_DROPPED, FFN_PARALLEL,
            FFN_RESIDUAL, QKV)
 
+    # Wrapping sites (SSF, FacT, KAdaptation): like ``QKV``, the module replaces a frozen layer
+    # and keeps its ``weight``/``bias``; its output is that layer's output, changed. The patch
+    # embedding's sites are the backbone's (one module each, not one per block).
+    PROJ = 'proj'              # the attention's output projection (Linear)
+    FC1 = 'fc1'                # the FFN's first Linear (output before the activation)
+    FC2 = 'fc2'                # the FFN's second Linear
+    NORM1 = 'norm1'            # the block's first norm (attention input, before any windowing)
+    NORM2 = 'norm2'            # the block's second norm (FFN input)
+    PATCH_PROJ = 'patch_proj'  # the patch embedding's projection (conv; patch tokens only)
+    PATCH_NORM = 'patch_norm'  # the patch embedding's norm, where it has one (Swin)
+    EMBED = (PATCH_PROJ, PATCH_NORM)
+    WRAPPING = (QKV, PROJ, FC1, FC2, NORM1, NORM2) + EMBED
 
-#: ``(attribute name in the block, site)``; the name of a ``QKV`` module is the Linear's own.
+
+#: ``(attribute name in the block, site)``; the name of a ``QKV`` (any wrapping-site) module is
+#: the wrapped layer's own.
 Insertion = Tuple[Optional[str], str]
 
 
@@ -104,6 +127,40 @@ class PEFTModule(BaseModule):
     def is_peft_param(self, name: str) -> bool:
         """Whether parameter ``name`` (relative to this module) is one the method trains."""
         return True
+
+    # ------------------------------------------------------------------ shared parameters
+    #: parameters shared across blocks: None, ``'stage'`` (one set per stage, the blocks of one
+    #: width: FacT) or ``'all'`` (one set for the whole backbone: KAdaptation's rules). The
+    #: backbone owns them (``peft_shared``, a ModuleList built by :meth:`build_shared`) and
+    #: :func:`~mmpeft.models.backbones.peft_block.insert_method` gives each block's module its
+    #: set and its block index as ``shared=`` and ``index=`` settings.
+    shares: ClassVar[Optional[str]] = None
+
+    @classmethod
+    def build_shared(cls, width: int, depth: int, cfg: dict) -> 'PEFTModule':
+        """The shared parameters of ``depth`` blocks of ``width`` channels (for ``'all'``: the
+        first stage's width and every block)."""
+        raise NotImplementedError(f'{cls.__name__} shares no parameters')
+
+    def use_shared(self, shared: 'PEFTModule') -> None:
+        """Keep a reference to the backbone's shared parameters (not a submodule: they are
+        saved once, under the backbone's ``peft_shared``)."""
+        self.__dict__['_shared'] = shared
+
+    @property
+    def shared(self) -> 'PEFTModule':
+        """The shared parameters given by :meth:`use_shared`."""
+        shared = self.__dict__.get('_shared')
+        if shared is None:
+            raise RuntimeError(f'{type(self).__name__} has no shared parameters: build it with '
+                               'insert_method (or call use_shared)')
+        return shared
+
+    def holds_pretrained(self, name: str) -> bool:
+        """Whether parameter ``name`` is a pretrained weight the module holds (a wrapped layer's
+        ``weight``/``bias``), loaded from the backbone's checkpoint. Parameters that are neither
+        this nor trained (KAdaptation's frozen random rules) belong to the method's state."""
+        return not self.is_peft_param(name)
 
     def forward_with_norm(self, x: torch.Tensor, hw_shape: Sequence[int],
                           norm: nn.Module) -> Tuple[torch.Tensor, torch.Tensor]:

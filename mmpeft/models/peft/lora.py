@@ -135,6 +135,13 @@ class LoRA(PEFTModule):
                              f'{site!r}')
         self.merge()
 
+    def unwrap(self) -> nn.Linear:
+        """The plain ``qkv`` Linear holding this layer's ``weight`` and ``bias`` parameters."""
+        linear = nn.Linear(self.in_features, self.out_features, bias=self.bias is not None,
+                           device='meta')
+        linear.weight, linear.bias = self.weight, self.bias
+        return linear
+
     def _save_to_state_dict(self, destination, prefix, keep_vars):
         super()._save_to_state_dict(destination, prefix, keep_vars)
         if self.merged:  # the state dict always holds the unmerged weight

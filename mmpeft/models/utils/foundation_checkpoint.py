@@ -54,6 +54,7 @@ from .checkpoint import (
     strip_prefix,
 )
 from .vit_checkpoint import compile_rules, rename_keys
+from .zoo_checkpoint import FACT_VIT_RULES, SSF_VIT_RULES
 
 CLIP_CONVERTER = 'tools/model_converters/clip2mmpeft.py'
 
@@ -200,7 +201,7 @@ def foundation_to_mmpretrain(state: StateDict) -> Tuple[StateDict, str]:
     elif layout in ('sam', 'dinov2', 'timm'):
         encoder = strip_prefix(state, 'image_encoder.')  # SAM: the rest is unused
         rest = [(k, v) for k, v in state.items() if not k.startswith('image_encoder.')]
-        state = rename_keys(encoder or state, _BLOCK_RULES)
+        state = rename_keys(encoder or state, SSF_VIT_RULES + FACT_VIT_RULES + _BLOCK_RULES)
         if encoder:
             state.update(rest)
     return state, layout

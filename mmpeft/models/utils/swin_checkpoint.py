@@ -12,6 +12,10 @@ optional ``backbone.`` or ``module.`` prefix):
   ``attn.qkv.lora_A/B`` follow ``attn.qkv``).
 * ``mmdet``: mmdet/mmseg Swin layout (``stages.i.blocks.j.attn.w_msa``, ``ffn.layers``,
   ``patch_embed.projection``), taken as is.
+* ``ssf-timm``: the Microsoft layout plus SSF's scales and shifts (``dongzelian/SSF``'s timm Swin,
+  see :mod:`.zoo_checkpoint`).
+* ``colin-kadaptation``: the mmdet layout plus the CoLin repository's KAdaptation (mmdet 2.x
+  detector files).
 * ``mmpeft``: the mmdet layout plus PEFT modules (``mona1``, ``adapter1``, ``adapter``,
   ``lorand1``, ``qkv.lora_A`` ...: mmpeft's names, which are STAR-MMRotate's), taken as is.
 
@@ -39,11 +43,13 @@ from .checkpoint import (
     load_backbone_checkpoint,
     select_backbone_keys,
 )
+from .vit_checkpoint import rename_keys
+from .zoo_checkpoint import SSF_SWIN_RULES, has_kadaptation, kadaptation_to_mmpeft, split_ssf
 
 OFFICIAL_ADAPTER_NAMES = {'my_module_1': 'mona1', 'my_module_2': 'mona2'}
 _OUT_NORM = re.compile(r'^norm\d+\.')
 _DERIVED = re.compile(r'(^|\.)(relative_position_index|attn_mask)$')
-_BACKBONE_KEYS = ('stages.', 'patch_embed.', 'absolute_pos_embed')
+_BACKBONE_KEYS = ('stages.', 'patch_embed.', 'absolute_pos_embed', 'peft_shared.')
 _OFFICIAL_ADAPTER = re.compile(r'^(layers\.\d+\.blocks\.\d+\.)(my_module_\d+)(\..+)$')
 _PEFT_KEY = re.compile(r'\.(mona[12]|adapter[12]?|lorand[12])\.|\.lora_[AB]$')
 
@@ -65,8 +71,12 @@ def detect_swin_layout(state: StateDict) -> str:
         raise CheckpointMismatchError(
             'state dict mixes the Microsoft (layers.*) and mmdet (stages.*) Swin layouts')
     if ms:
-        return 'mona-official' if any('.my_module_' in k for k in state) else 'microsoft'
+        if any('.my_module_' in k for k in state):
+            return 'mona-official'
+        return 'ssf-timm' if split_ssf(state)[0] else 'microsoft'
     if mm:
+        if has_kadaptation(state):
+            return 'colin-kadaptation'
         return 'mmpeft' if any(_PEFT_KEY.search(k) for k in state) else 'mmdet'
     return 'unknown'
 
@@ -81,6 +91,7 @@ def microsoft_to_mmdet(state: StateDict,
     """
     names = OFFICIAL_ADAPTER_NAMES if official_names is None else official_names
     from mmdet.models.backbones.swin import swin_converter
+    ssf, state = split_ssf(state)  # SSF's timm Swin (dongzelian/SSF)
     adapters, swin, passthrough = OrderedDict(), OrderedDict(), OrderedDict()
     for k, v in state.items():
         m = _OFFICIAL_ADAPTER.match(k)
@@ -98,6 +109,7 @@ def microsoft_to_mmdet(state: StateDict,
             swin[k] = v
     converted = OrderedDict((k[len('backbone.'):], v) for k, v in swin_converter(swin).items())
     converted.update(adapters)
+    converted.update(rename_keys(ssf, SSF_SWIN_RULES))
     converted.update(passthrough)
     return converted
 
@@ -110,8 +122,10 @@ def swin_to_model_layout(state: StateDict, official_names: Optional[Mapping[str,
     are removed. ``official_names``: see :func:`microsoft_to_mmdet`.
     """
     layout = detect_swin_layout(state)
-    if layout in ('microsoft', 'mona-official'):
+    if layout in ('microsoft', 'mona-official', 'ssf-timm'):
         state = microsoft_to_mmdet(state, official_names)
+    elif layout == 'colin-kadaptation':
+        state = kadaptation_to_mmpeft(state)
     state = OrderedDict((k, v) for k, v in state.items() if not is_not_pretrained(k))
     return state, layout
 

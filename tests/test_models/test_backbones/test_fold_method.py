@@ -8,7 +8,8 @@ from mmdet.models.backbones import SwinTransformer
 from mmengine.registry import MODELS
 
 import mmpeft  # noqa: F401
-from mmpeft.models.backbones import LoRASwinTransformer, MonaSwinTransformer, PEFTViT
+from mmpeft.models.backbones import (LoRASwinTransformer, MonaSwinTransformer,
+                                     PEFTSwinTransformer, PEFTViT)
 from mmpeft.models.backbones.peft_block import fold_method
 from mmpeft.models.peft import LoRA, Mona, PEFTModule
 
@@ -63,6 +64,29 @@ def test_folded_lora_vit_is_mmpretrain_vit():
     assert type(upstream).__name__ == 'VisionTransformer'
     upstream.load_state_dict(backbone.state_dict(), strict=True)
     upstream.eval()  # (mmdet's Swin.train returns None)
+    assert_close(outputs(upstream), before)
+
+
+ZOO = [dict(type='SSF'), dict(type='FacT', mode='tt', rank=4), dict(type='FacT', mode='tk', rank=4),
+       dict(type='KAdaptation', n=16)]
+
+
+@pytest.mark.parametrize('method', ZOO, ids=lambda m: '-'.join(map(str, m.values())))
+@pytest.mark.parametrize('family', ['swin', 'vit'])
+def test_every_mergeable_method_folds_into_the_upstream_backbone(family, method):
+    """Wrapping sites, patch-embedding sites and shared parameters (FacT's U/V, KAdaptation's
+    rules) all fold: the upstream backbone loads the folded state dict strictly, same outputs."""
+    cls, cfg = ((PEFTSwinTransformer, dict(TINY_SWIN, out_indices=(0, 1, 2, 3))) if family == 'swin'
+                else (PEFTViT, TINY_PEFT_VIT))
+    cfg = dict(cfg, drop_path_rate=0.0)
+    backbone = random_weights(cls(**cfg, method=method))
+    before = outputs(backbone)
+    assert backbone.fold_peft() > 0
+    assert not any(isinstance(m, PEFTModule) for m in backbone.modules())
+    assert_close(outputs(backbone), before)
+    upstream = MODELS.build(cls.upstream_config(dict(type=cls.__name__, method=method, **cfg)))
+    upstream.load_state_dict(backbone.state_dict(), strict=True)
+    upstream.eval()
     assert_close(outputs(upstream), before)
 
 

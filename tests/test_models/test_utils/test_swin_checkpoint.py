@@ -1,5 +1,4 @@
 """Loading Swin / Mona checkpoints of every supported layout into MonaSwinTransformer."""
-import argparse
 import logging
 import os
 import subprocess
@@ -328,9 +327,14 @@ def test_empty_and_corrupt_files_are_named_as_such(tmp_path):
         tiny(junk).init_weights()
 
 
+class Evil:
+    """A class no checkpoint may unpickle (``argparse.Namespace``, which reference codebases keep
+    beside their weights, is allowed: ``tests/test_models/test_peft/test_zoo_vit.py``)."""
+
+
 def test_pickled_object_is_refused(tmp_path):
     path = tmp_path / 'evil.pth'
-    torch.save({'state_dict': {'w': torch.zeros(1)}, 'cfg': argparse.Namespace(a=1)}, path)
+    torch.save({'state_dict': {'w': torch.zeros(1)}, 'cfg': Evil()}, path)
     with pytest.raises(UnsafeCheckpointError, match='evil.pth'):
         tiny(path).init_weights()
 

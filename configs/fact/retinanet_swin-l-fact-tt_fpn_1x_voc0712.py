@@ -1,0 +1,11 @@
+# FacT-TT (rank 8, scale 1; U/V shared per stage, 12 r^2 per block) in Swin-L 22K; Pascal VOC 07+12
+# with the paper's RetinaNet recipe. Only the method's parameters train in the backbone (see
+# configs/fact/README.md).
+_base_ = ['../_base_/retinanet_fpn_1x_voc0712.py', '../_base_/swin_22k.py']
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='PEFTSwinTransformer',
+        **dict(_base_.swin_l, drop_path_rate=0.2, out_indices=(1, 2, 3)),
+        method=dict(type='FacT', mode='tt')),
+    neck=dict(in_channels=[384, 768, 1536]))

@@ -1,0 +1,7 @@
+# FacT-TT (rank 8, scale 1; U/V shared per stage, 12 r^2 per block) in a frozen DINOv2 ViT-B/14 on
+# the UperNet 160k ADE20K recipe with a SimpleFPN and the PEFT lr (3e-4).
+_base_ = ['../_base_/upernet_8xb2-160k_ade20k-512x512.py', '../_base_/foundation_vits.py']
+model = dict(
+    backbone=dict(_delete_=True, **_base_.dinov2_b, method=dict(type='FacT', mode='tt')),
+    **_base_.dinov2_upernet)
+optim_wrapper = dict(optimizer=dict(lr=3e-4))

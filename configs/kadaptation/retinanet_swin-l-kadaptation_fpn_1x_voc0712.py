@@ -1,0 +1,11 @@
+# KAdaptation (Kronecker update of q and v, 32 rules shared by all blocks; fixed init and head
+# split) in Swin-L 22K; Pascal VOC 07+12 with the paper's RetinaNet recipe. Only the method's
+# parameters train in the backbone (see configs/kadaptation/README.md).
+_base_ = ['../_base_/retinanet_fpn_1x_voc0712.py', '../_base_/swin_22k.py']
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='PEFTSwinTransformer',
+        **dict(_base_.swin_l, drop_path_rate=0.2, out_indices=(1, 2, 3)),
+        method=dict(type='KAdaptation')),
+    neck=dict(in_channels=[384, 768, 1536]))
