@@ -1,8 +1,8 @@
 """The package's own import graph: imports point down the layers, never into ``tools/``, no cycles.
 
 Layers, lowest first (``mmpeft/__init__.py`` documents them): ``compat`` -> ``registry`` ->
-``models.utils`` -> ``models.peft`` -> ``models.backbones`` -> ``engine``; ``testing`` stands apart
-(it imports no other mmpeft layer and none imports it).
+``datasets`` -> ``models.utils`` -> ``models.peft`` -> ``models.backbones`` -> ``engine``;
+``testing`` stands apart (it imports no other mmpeft layer and none imports it).
 """
 import ast
 import os.path as osp
@@ -12,7 +12,7 @@ from typing import Dict, List, Set
 from e2e_utils import REPO
 
 PACKAGE = osp.join(REPO, 'mmpeft')
-LAYERS = ['mmpeft.compat', 'mmpeft.registry', 'mmpeft.models.utils', 'mmpeft.models.peft',
+LAYERS = ['mmpeft.compat', 'mmpeft.registry', 'mmpeft.datasets', 'mmpeft.models.utils', 'mmpeft.models.peft',
           'mmpeft.models.backbones', 'mmpeft.models.necks', 'mmpeft.models.rotated',
           'mmpeft.engine']
 APART = ['mmpeft.testing']

@@ -7,7 +7,7 @@ are converted in place (:func:`~mmpeft.models.utils.convert_module`): every Swin
 its name, so mmdet/mmseg/Microsoft checkpoints load unchanged, and each method module is attached
 to its block under its own name (``stages.i.blocks.j.mona1`` ...).
 """
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -34,6 +34,11 @@ class SwinBackboneMixin(PEFTBackboneMixin):
                                       official_names=self.official_module_names())
         self.freeze_backbone()
         return report
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """mmdet's Swin forward, its list of maps returned as a tuple as other OpenMMLab backbones
+        return them (mmpretrain's ``GlobalAveragePooling`` neck accepts no list)."""
+        return tuple(super().forward(x))
 
     def is_pretrained_param(self, name: str) -> bool:
         """Parameters that must come from the checkpoint: by default the frozen ones."""
