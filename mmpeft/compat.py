@@ -31,8 +31,8 @@ import os
 import pickle
 import pickletools
 import sys
-import zipfile
 import types
+import zipfile
 from typing import Iterator, List, Sequence
 
 import torch
@@ -104,11 +104,12 @@ def import_mmpretrain(package: str, modules: Sequence[str] = ()) -> types.Module
     """mmpretrain's ``package`` (e.g. ``'mmpretrain.evaluation.metrics'``) with its ``modules``.
 
     With torchvision this is a plain import of the package (and of ``modules``). Without it, the
-    package and its parents are registered bare, each of ``modules`` (which must not need
-    torchvision) is imported, and its public names (``__all__``, else the classes and functions
-    it defines) are exposed on the package as its ``__init__`` would expose them (``from mmpretrain.evaluation.metrics import
-    Accuracy`` then works). mmpretrain's registries find bare packages in ``sys.modules``, so
-    ``type='Name'`` resolves every module imported this way.
+    package and its parents are registered bare (their ``__init__`` not run), each of ``modules``
+    (which must not need torchvision) is imported, and its public names (``__all__``, else the
+    classes and functions it defines) are exposed on the package as its ``__init__`` would
+    expose them (``from mmpretrain.evaluation.metrics import Accuracy`` then works).
+    mmpretrain's registries find bare packages in ``sys.modules``, so ``type='Name'`` resolves
+    every module imported this way.
     """
     if has_torchvision():
         pkg = importlib.import_module(package)

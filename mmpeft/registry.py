@@ -1,9 +1,10 @@
 """One registration mechanism for every mmpeft module.
 
 ``@register_model`` puts a class into the ``MODELS`` registry of each OpenMMLab codebase that is
-installed (mmdet, mmseg, mmrotate, mmpretrain), so ``type='Name'`` works in configs whose ``default_scope`` is
-any of them. ``@register_peft_module`` does the same for a PEFT method's module and also records it
-in :data:`PEFT_MODULES`, where the PEFT backbones look up ``method=dict(type='Name', ...)``.
+installed (mmdet, mmseg, mmrotate, mmpretrain), so ``type='Name'`` works in configs whose
+``default_scope`` is any of them. ``@register_peft_module`` does the same for a PEFT method's
+module and also records it in :data:`PEFT_MODULES`, where the PEFT backbones look up
+``method=dict(type='Name', ...)``.
 ``@register_hook`` puts a hook into mmengine's root ``HOOKS``, which every scope searches as the
 parent of its own.
 """

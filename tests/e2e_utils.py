@@ -230,7 +230,7 @@ def python_tool(tool: str, *args: str, **kw) -> subprocess.CompletedProcess:
 def metrics_from_log(text: str) -> Dict[str, float]:
     """``name: value`` pairs that mmengine's logger prints after evaluation."""
     found = {}
-    for key, val in re.findall(r'([\w/\.-]*(?:mAP|mIoU|aAcc|mAcc|top1)[\w/\.]*): (-?[0-9.]+)',
+    for key, val in re.findall(r'([\w/\.-]*(?:mAP|mIoU|aAcc|mAcc|top\d)[\w/\.]*): (-?[0-9.]+)',
                                text):
         found[key] = float(val)
     return found

@@ -12,9 +12,9 @@ from typing import Dict, List, Set
 from e2e_utils import REPO
 
 PACKAGE = osp.join(REPO, 'mmpeft')
-LAYERS = ['mmpeft.compat', 'mmpeft.registry', 'mmpeft.datasets', 'mmpeft.models.utils', 'mmpeft.models.peft',
-          'mmpeft.models.backbones', 'mmpeft.models.necks', 'mmpeft.models.rotated',
-          'mmpeft.engine']
+LAYERS = ['mmpeft.compat', 'mmpeft.registry', 'mmpeft.datasets', 'mmpeft.models.utils',
+          'mmpeft.models.peft', 'mmpeft.models.backbones', 'mmpeft.models.necks',
+          'mmpeft.models.rotated', 'mmpeft.engine']
 APART = ['mmpeft.testing']
 
 
