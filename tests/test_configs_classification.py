@@ -2,8 +2,9 @@
 A.2): ten methods on Flowers102, Oxford-IIIT Pet and VOC2007, Swin-L 22K with one output, AdamW
 1.5625e-5 (Mona on Flowers102 and Pets: 3.125e-5), wd 0.05 without decay on norms, biases and
 position tables, clip 5, fp16, 100 epochs of per-iteration cosine to 1% with a 20-epoch linear
-warm-up from 1e-3, 4 x 4 images; and the README's trainable counts are the reference's. (Every
-config also builds its real-size model and datasets in test_configs.py.)"""
+warm-up from 1e-3, 4 x 4 images; the README's trainable counts are the reference's; the decay
+groups and the untouched ``norm3`` are the official runs'. (Every config also builds its
+real-size model and datasets in test_configs.py.)"""
 import math
 import os.path as osp
 import re
@@ -155,3 +156,67 @@ def test_schedule_follows_the_official_one():
     assert math.isclose(lrs[0], base * 1e-3) and math.isclose(official[0], base * 1e-3)
     assert math.isclose(lrs[-1], official[-1], rel_tol=1e-6)
     assert math.isclose(lrs[warm], official[warm], rel_tol=4e-3)
+
+
+def tiny_classifier(name: str):
+    """The config's model with the backbone shrunk to the tiny Swin of the e2e tests."""
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import MODELS
+
+    from e2e_utils import TINY_DIMS, TINY_SWIN
+    cfg = load(name)
+    cfg.model.backbone.update(TINY_SWIN, init_cfg=None)
+    cfg.model.head.in_channels = TINY_DIMS[3]
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        return cfg, MODELS.build(cfg.model)
+
+
+@pytest.mark.parametrize('method', ['mona', 'full'])
+def test_weight_decay_groups(method):
+    """No decay on LayerNorms (Mona's own included), parameters named ``bias`` and the position
+    tables; decay on every other trainable parameter, Mona's 1-D ``gamma``/``gammax`` included
+    (mmcv 1.x's rules, which the official runs used)."""
+    from mmengine.optim import build_optim_wrapper
+    cfg, model = tiny_classifier(f'mona/swin-l-{method}_4xb4-100e_flowers102-224px.py')
+    ow = dict(cfg.optim_wrapper, type='OptimWrapper')
+    ow.pop('loss_scale')
+    wrapper = build_optim_wrapper(model, ow)
+    decay = {id(p): g['weight_decay'] for g in wrapper.optimizer.param_groups for p in g['params']}
+    trainable = {n: decay[id(p)] for n, p in model.named_parameters() if p.requires_grad}
+    undecayed = {n for n, wd in trainable.items() if wd == 0}
+    assert set(trainable.values()) == {0.0, 0.05}
+    expected = {n for n in trainable if n.endswith('.bias') or 'relative_position_bias_table' in n
+                or re.search(r'(^|\.)(norm\d?|norm[12]|mona[12]\.norm)\.weight$', n)}
+    assert undecayed == expected, sorted(undecayed ^ expected)
+    if method == 'mona':
+        assert trainable['backbone.stages.0.blocks.0.mona1.gamma'] == 0.05
+        assert trainable['backbone.stages.0.blocks.0.mona1.gammax'] == 0.05
+        assert trainable['backbone.stages.0.blocks.0.mona1.norm.weight'] == 0.0
+        assert not any('relative_position' in n for n in trainable)
+    else:
+        assert trainable['backbone.norm3.weight'] == 0.0
+        assert trainable['backbone.stages.0.blocks.0.attn.w_msa.relative_position_bias_table'] == 0
+    assert trainable['head.fc.weight'] == 0.05 and trainable['head.fc.bias'] == 0.0
+
+
+def test_norm3_starts_as_identity_and_trains_only_where_the_method_trains_norms(tmp_path):
+    """Swin-L's output norm ``norm3`` is not in the 22K checkpoint, whose final ``norm`` and
+    22K ``head`` match no key (unlike mmpretrain's own Swin, which maps ``norm`` into ``norm3``):
+    it stays at weight 1 / bias 0, frozen for Mona, trained from there by full fine-tuning."""
+    from e2e_utils import write_tiny_swin_checkpoint
+    ckpt = write_tiny_swin_checkpoint(str(tmp_path / 'swin.pth'))
+    state = torch.load(ckpt, weights_only=True)
+    state['model'].update({'norm.weight': torch.full((256, ), 3.0), 'norm.bias': torch.ones(256),
+                           'head.weight': torch.ones(7, 256), 'head.bias': torch.ones(7)})
+    torch.save(state, ckpt)
+    for method, trains in (('mona', False), ('full', True), ('bitfit', True)):
+        _, model = tiny_classifier(f'mona/swin-l-{method}_4xb4-100e_flowers102-224px.py')
+        backbone = model.backbone
+        backbone.init_cfg = dict(type='Pretrained', checkpoint=ckpt)
+        backbone.init_weights()
+        assert torch.equal(backbone.patch_embed.projection.weight,
+                           state['model']['patch_embed.proj.weight'])
+        assert [n for n, _ in backbone.named_children() if n.startswith('norm')] == ['norm3']
+        assert torch.equal(backbone.norm3.weight, torch.ones(256))
+        assert torch.equal(backbone.norm3.bias, torch.zeros(256))
+        assert backbone.norm3.bias.requires_grad is trains, method
