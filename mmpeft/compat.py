@@ -16,18 +16,25 @@ Applied once by ``import mmpeft`` (``apply_all``). Each patch is small, idempote
 * :func:`patch_cpu_distributed` - mmengine's PyTorch launcher calls ``torch.cuda.set_device``
   unconditionally; on a CPU-only torch this raises. Without CUDA the process group is created
   with ``gloo`` and no device is selected. Behaviour with CUDA is unchanged.
+* :func:`import_mmpretrain` - mmpretrain 1.2.0 imports torchvision without declaring it, and
+  PyPI's torchvision does not import beside a CPU torch. Without torchvision, mmpretrain's
+  packages are imported bare with only the modules that do not need it; with torchvision,
+  mmpretrain imports as usual.
 """
 import argparse
 import collections
 import collections.abc
 import contextlib
+import importlib
+import importlib.util
 import io
 import os
 import pickle
 import pickletools
 import sys
+import types
 import zipfile
-from typing import Iterator, List
+from typing import Iterator, List, Sequence
 
 import torch
 
@@ -69,6 +76,56 @@ def import_mmrotate() -> bool:
         from mmrotate.utils import register_all_modules
         register_all_modules(init_default_scope=False)
     return True
+
+
+def has_torchvision() -> bool:
+    """Whether torchvision is installed (``tools/setup_env.sh`` keeps it only where it imports)."""
+    return importlib.util.find_spec('torchvision') is not None
+
+
+def _bare_package(name: str) -> types.ModuleType:
+    """The package ``name`` registered without running its ``__init__`` (parents likewise, but
+    the top-level package, which is imported as usual)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    if '.' not in name:
+        return importlib.import_module(name)
+    parent_name, _, child = name.rpartition('.')
+    parent = _bare_package(parent_name)
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.submodule_search_locations is None:
+        raise ImportError(f'{name} is not a package', name=name)
+    package = importlib.util.module_from_spec(spec)
+    sys.modules[name] = package
+    setattr(parent, child, package)
+    return package
+
+
+def import_mmpretrain(package: str, modules: Sequence[str] = ()) -> types.ModuleType:
+    """mmpretrain's ``package`` (e.g. ``'mmpretrain.evaluation.metrics'``) with its ``modules``.
+
+    With torchvision this is a plain import of the package (and of ``modules``). Without it, the
+    package and its parents are registered bare (their ``__init__`` not run), each of ``modules``
+    (which must not need torchvision) is imported, and its public names (``__all__``, else the
+    classes and functions it defines) are exposed on the package as its ``__init__`` would
+    expose them (``from mmpretrain.evaluation.metrics import Accuracy`` then works).
+    mmpretrain's registries find bare packages in ``sys.modules``, so ``type='Name'`` resolves
+    every module imported this way.
+    """
+    if has_torchvision():
+        pkg = importlib.import_module(package)
+        for name in modules:
+            importlib.import_module(f'{package}.{name}')
+        return pkg
+    pkg = _bare_package(package)
+    for name in modules:
+        module = importlib.import_module(f'{package}.{name}')
+        names = getattr(module, '__all__', None) or [
+            attr for attr, value in vars(module).items()
+            if not attr.startswith('_') and getattr(value, '__module__', None) == module.__name__]
+        for attr in names:
+            setattr(pkg, attr, getattr(module, attr))
+    return pkg
 
 
 def _history_buffer_getattr(obj: object, name: str) -> object:

@@ -1,9 +1,10 @@
 """One registration mechanism for every mmpeft module.
 
 ``@register_model`` puts a class into the ``MODELS`` registry of each OpenMMLab codebase that is
-installed (mmdet, mmseg, mmrotate), so ``type='Name'`` works in configs whose ``default_scope`` is
-any of them. ``@register_peft_module`` does the same for a PEFT method's module and also records it
-in :data:`PEFT_MODULES`, where the PEFT backbones look up ``method=dict(type='Name', ...)``.
+installed (mmdet, mmseg, mmrotate, mmpretrain), so ``type='Name'`` works in configs whose
+``default_scope`` is any of them. ``@register_peft_module`` does the same for a PEFT method's
+module and also records it in :data:`PEFT_MODULES`, where the PEFT backbones look up
+``method=dict(type='Name', ...)``.
 ``@register_hook`` puts a hook into mmengine's root ``HOOKS``, which every scope searches as the
 parent of its own.
 """
@@ -15,7 +16,7 @@ from mmengine.registry import Registry
 
 from . import compat
 
-SCOPES = ('mmdet', 'mmseg', 'mmrotate')
+SCOPES = ('mmdet', 'mmseg', 'mmrotate', 'mmpretrain')
 T = TypeVar('T', bound=type)
 
 #: the modules of the PEFT methods (:class:`mmpeft.models.peft.PEFTModule` subclasses)
@@ -36,7 +37,7 @@ def scope_registries(name: str = 'MODELS') -> List[Registry]:
 
 
 def register_model(cls: T) -> T:
-    """Class decorator: register ``cls`` in the mmdet, mmseg and mmrotate ``MODELS``."""
+    """Class decorator: register ``cls`` in the mmdet, mmseg, mmrotate and mmpretrain ``MODELS``."""
     for reg in scope_registries('MODELS'):
         reg.register_module(module=cls)
     return cls

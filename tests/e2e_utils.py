@@ -186,7 +186,9 @@ def shrink_config(config: str, data_root: str, checkpoint: str, out_file: str,
     bb.update(tiny)
     bb.init_cfg = dict(type='Pretrained', checkpoint=checkpoint)
     dims = [tiny_dims[i] for i in bb.get('out_indices', (0, 1, 2, 3))]
-    if 'neck' in cfg.model:
+    if cfg.model.type == 'ImageClassifier':  # mmpretrain: pooling neck, head on the last map
+        cfg.model.head.in_channels = dims[-1]
+    elif 'neck' in cfg.model:
         cfg.model.neck.in_channels = dims
     if 'decode_head' in cfg.model:
         if 'neck' not in cfg.model:  # after a neck, the heads take the neck's widths
@@ -229,7 +231,8 @@ def python_tool(tool: str, *args: str, **kw) -> subprocess.CompletedProcess:
 def metrics_from_log(text: str) -> Dict[str, float]:
     """``name: value`` pairs that mmengine's logger prints after evaluation."""
     found = {}
-    for key, val in re.findall(r'([\w/\.]*(?:mAP|mIoU|aAcc|mAcc)[\w/\.]*): (-?[0-9.]+)', text):
+    for key, val in re.findall(r'([\w/\.-]*(?:mAP|mIoU|aAcc|mAcc|top\d)[\w/\.]*): (-?[0-9.]+)',
+                               text):
         found[key] = float(val)
     return found
 

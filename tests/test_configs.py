@@ -13,7 +13,7 @@ from mmengine.registry import DefaultScope, init_default_scope
 import mmpeft  # noqa: F401
 from mmpeft.models.backbones.base import PEFTBackboneMixin
 from mmpeft.models.utils import count_parameters
-from mmpeft.testing import make_dataset
+from mmpeft.testing import make_dataset, make_flowers102, make_pets, make_voc_cls
 
 from e2e_utils import CONFIGS, _replace_data_root, tiny_backbone, tiny_kind, write_tiny_checkpoint
 
@@ -44,7 +44,8 @@ def task_format(cfg: Config) -> str:
     while 'dataset' in dataset or 'datasets' in dataset:
         dataset = dataset.get('dataset') or dataset['datasets'][0]
     return {'CocoDataset': 'coco', 'ADE20KDataset': 'ade20k', 'VOCDataset': 'voc',
-            'DOTADataset': 'dota'}[dataset.type]
+            'DOTADataset': 'dota', 'Flowers102': 'flowers102', 'OxfordIIITPet': 'pets',
+            'CustomDataset': 'voc_cls', 'VOC': 'voc_cls'}[dataset.type]
 
 
 @pytest.fixture(scope='module')
@@ -54,6 +55,11 @@ def synthetic_roots(tmp_path_factory):
     for fmt in ('coco', 'ade20k', 'voc', 'dota'):
         make_dataset(fmt, str(base / fmt), num_train=2, num_val=2)
         roots[fmt] = str(base / fmt / ('VOCdevkit' if fmt == 'voc' else '')).rstrip('/') + '/'
+    make_flowers102(str(base / 'flowers102'))
+    make_pets(str(base / 'pets'))
+    make_voc_cls(str(base / 'voc_cls'), num_train=2, num_val=2)
+    roots.update(flowers102=str(base / 'flowers102') + '/', pets=str(base / 'pets') + '/',
+                 voc_cls=str(base / 'voc_cls' / 'VOCdevkit' / 'VOC2007') + '/')
     for backbone in ('PlainSwinTransformer', 'HSTViT', 'PEFTEVA02'):
         kind = tiny_kind(backbone)
         roots[kind] = write_tiny_checkpoint(backbone, str(base / f'{kind}_tiny.pth'))
@@ -72,18 +78,31 @@ def test_every_experiment_config_is_in_the_readme_table():
     assert experiments and experiments <= set(README_COUNTS), experiments - set(README_COUNTS)
 
 
+def config_bases(path: str) -> list:
+    """The ``_base_`` list of a config file (empty if it has none)."""
+    assigns = [n for n in ast.parse(open(path).read()).body if isinstance(n, ast.Assign)
+               and any(getattr(t, 'id', None) == '_base_' for t in n.targets)]
+    if not assigns:
+        return []
+    bases = ast.literal_eval(assigns[0].value)
+    return [bases] if isinstance(bases, str) else list(bases)
+
+
 def test_configs_are_a_recipe_and_a_backbone():
     """Depth one: a config inherits only files of configs/_base_/, which inherit only upstream
-    configs (mmdet::, mmseg::, mmrotate::) or nothing."""
+    configs (mmdet::, mmseg::, mmrotate::, mmpretrain::) or nothing, or (the classification
+    datasets) their task's shared recipe in configs/_base_/, itself inheriting only upstream."""
     for path in ALL + sorted(glob.glob(osp.join(CONFIGS, '_base_', '*.py'))):
-        assigns = [n for n in ast.parse(open(path).read()).body if isinstance(n, ast.Assign)
-                   and any(getattr(t, 'id', None) == '_base_' for t in n.targets)]
-        if not assigns:
+        bases = config_bases(path)
+        if not bases:
             continue
-        bases = ast.literal_eval(assigns[0].value)
-        bases = [bases] if isinstance(bases, str) else list(bases)
         if '/_base_/' in path:
-            assert all('::' in b for b in bases), (path, bases)
+            for b in bases:
+                if b.startswith('./'):
+                    shared = config_bases(osp.join(osp.dirname(path), b))
+                    assert all('::' in s for s in shared), (path, b, shared)
+                else:
+                    assert '::' in b, (path, bases)
         elif '/demo/' not in path:
             assert bases and all(b.startswith('../_base_/') for b in bases), (path, bases)
 

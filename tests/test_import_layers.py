@@ -1,7 +1,8 @@
 """The package's own import graph: imports point down the layers, never into ``tools/``, no cycles.
 
 Layers, lowest first (``mmpeft/__init__.py`` documents them): ``compat`` -> ``registry`` ->
-``checkpoint`` -> ``models.utils`` -> ``models.peft`` -> ``models.backbones`` -> ``engine``;
+``checkpoint`` -> ``datasets`` -> ``models.utils`` -> ``models.peft`` -> ``models.backbones`` ->
+``engine``;
 ``testing`` stands apart (it imports no other mmpeft layer and none imports it).
 """
 import ast
@@ -12,8 +13,9 @@ from typing import Dict, List, Set
 from e2e_utils import REPO
 
 PACKAGE = osp.join(REPO, 'mmpeft')
-LAYERS = ['mmpeft.compat', 'mmpeft.registry', 'mmpeft.checkpoint', 'mmpeft.models.utils',
-          'mmpeft.models.peft', 'mmpeft.models.backbones', 'mmpeft.models.necks',
+LAYERS = ['mmpeft.compat', 'mmpeft.registry', 'mmpeft.checkpoint', 'mmpeft.datasets',
+          'mmpeft.models.utils', 'mmpeft.models.peft', 'mmpeft.models.backbones',
+          'mmpeft.models.necks',
           'mmpeft.models.rotated', 'mmpeft.engine']
 APART = ['mmpeft.testing']
 

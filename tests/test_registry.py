@@ -1,4 +1,5 @@
-"""One registration mechanism: modules are visible from the mmdet, mmseg and mmrotate scopes."""
+"""One registration mechanism: modules are visible from the mmdet, mmseg, mmrotate and mmpretrain
+scopes."""
 import os
 import os.path as osp
 import subprocess
@@ -32,7 +33,7 @@ class RegistryProbeHook(Hook):
         self.tag = tag
 
 
-@pytest.mark.parametrize('scope', ['mmdet', 'mmseg', 'mmrotate'])
+@pytest.mark.parametrize('scope', ['mmdet', 'mmseg', 'mmrotate', 'mmpretrain'])
 def test_model_builds_in_each_scope(scope):
     import importlib
     registry = importlib.import_module(f'{scope}.registry')

@@ -1,4 +1,4 @@
-"""Train a detector, segmentor or rotated detector from an OpenMMLab 2.0 config.
+"""Train a detector, segmentor, rotated detector or classifier from an OpenMMLab 2.0 config.
 
 Works like the upstream ``tools/train.py`` of mmdet/mmseg/mmrotate and imports mmpeft first, so
 its compatibility layer and modules are available to every config.

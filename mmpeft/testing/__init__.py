@@ -20,10 +20,12 @@ from .synthetic import (
                         make_dota,
                         make_voc,
 )
+from .synthetic_cls import PET_BREEDS, make_flowers102, make_pets, make_voc_cls
 
 __all__ = [
     'COCO_CLASSES', 'VOC_CLASSES', 'VOC_DEFAULT_CLASSES', 'DOTA_CLASSES', 'DOTA_DEFAULT_CLASSES',
     'ADE20K_LABELS', 'ADE20K_DEFAULT_LABELS', 'ADE20K_BACKGROUND_LABEL', 'ADE20K_IGNORE_LABEL',
     'PALETTE', 'SHAPES', 'FORMATS', 'class_color', 'class_shape', 'make_coco', 'make_ade20k',
-    'make_voc', 'make_dota', 'make_dataset'
+    'make_voc', 'make_dota', 'make_dataset', 'PET_BREEDS', 'make_flowers102', 'make_pets',
+    'make_voc_cls'
 ]

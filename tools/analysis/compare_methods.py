@@ -3,7 +3,8 @@
     python tools/analysis/compare_methods.py TASK [--bench [--img-size 256 --batch 1 --iters 3
         --device cpu|cuda]] [--plot FILE.png] [--json FILE.json] [--configs-dir configs/mona]
 
-TASK is ``coco``, ``ade20k``, ``voc`` or ``dota``: the ten configs of that task in
+TASK is ``coco``, ``ade20k``, ``voc``, ``dota`` or a classification set (``flowers102``,
+``pets``, ``voc07-cls``): the ten configs of that task in
 ``configs/mona/`` (full fine-tuning, fixed, BitFit, norm-tuning, partial-1, Adapter, AdaptFormer,
 LoRA, LoRand, Mona) and those of the other methods on the same recipe (SSF, FacT-TT, FacT-TK,
 KAdaptation in ``configs/ssf/``, ``configs/fact/``, ``configs/kadaptation/``). For each it prints
@@ -34,6 +35,9 @@ TASKS = {
     'ade20k': 'upernet_swin-l-{}_8xb2-160k_ade20k-512x512.py',
     'voc': 'retinanet_swin-l-{}_fpn_1x_voc0712.py',
     'dota': 'oriented-rcnn-le90_swin-b-{}_fpn_1x_dota.py',
+    'flowers102': 'swin-l-{}_4xb4-100e_flowers102-224px.py',
+    'pets': 'swin-l-{}_4xb4-100e_oxford-iiit-pet-224px.py',
+    'voc07-cls': 'swin-l-{}_4xb4-100e_voc07-224px.py',
 }
 #: the methods in the paper's order, full fine-tuning first (the reference of every ratio)
 METHODS = ('full', 'fixed', 'bitfit', 'norm-tuning', 'partial-1', 'adapter', 'adaptformer',

@@ -45,6 +45,11 @@ class SwinBackboneMixin(PEFTBackboneMixin):
         return dict(type='mmdet.SwinTransformer',
                     **{k: v for k, v in cfg.items() if k != 'type' and k not in dropped})
 
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """mmdet's Swin forward, its list of maps returned as a tuple as other OpenMMLab backbones
+        return them (mmpretrain's ``GlobalAveragePooling`` neck accepts no list)."""
+        return tuple(super().forward(x))
+
     def is_pretrained_param(self, name: str) -> bool:
         """Parameters that must come from the checkpoint: by default the frozen ones."""
         return not self.is_trainable_param(name) and not self.is_method_state(name)

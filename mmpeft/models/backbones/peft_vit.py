@@ -24,10 +24,8 @@ mmpretrain is imported without its heads (see :func:`mmpretrain_vit_modules`). E
 rotary positions) is :class:`~mmpeft.models.backbones.peft_eva02.PEFTEVA02`, on the classes here.
 """
 import importlib
-import importlib.util
 import inspect
 import math
-import sys
 from functools import lru_cache
 from typing import Optional, Sequence, Tuple
 
@@ -36,6 +34,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.logging import MMLogger
 
+from mmpeft.compat import import_mmpretrain
 from mmpeft.models.peft import PEFTModule
 from mmpeft.models.utils import (
     CheckpointMismatchError,
@@ -57,16 +56,11 @@ def mmpretrain_vit_modules():
     """mmpretrain's ``vision_transformer`` and ``vit_sam`` modules.
 
     ``mmpretrain.models``' ``__init__`` also imports its heads, whose metrics import torchvision,
-    which mmpretrain does not declare (and which PyPI has only as a CUDA build that does not
-    import beside a CPU torch). Without torchvision, the package is registered without running
-    that ``__init__``: its backbones import on their own, and ``type='mmpretrain.X'`` resolves
-    them. With torchvision, mmpretrain imports as usual.
+    which mmpretrain does not declare; without torchvision the package is imported bare
+    (:func:`mmpeft.compat.import_mmpretrain`): its backbones import on their own, and
+    ``type='mmpretrain.X'`` resolves them. With torchvision, mmpretrain imports as usual.
     """
-    if 'mmpretrain.models' not in sys.modules and importlib.util.find_spec('torchvision') is None:
-        parent = importlib.import_module('mmpretrain')
-        package = importlib.util.module_from_spec(importlib.util.find_spec('mmpretrain.models'))
-        sys.modules['mmpretrain.models'] = package
-        parent.models = package
+    import_mmpretrain('mmpretrain.models')
     return (importlib.import_module('mmpretrain.models.backbones.vision_transformer'),
             importlib.import_module('mmpretrain.models.backbones.vit_sam'))
 

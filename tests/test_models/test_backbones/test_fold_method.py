@@ -8,8 +8,12 @@ from mmdet.models.backbones import SwinTransformer
 from mmengine.registry import MODELS
 
 import mmpeft  # noqa: F401
-from mmpeft.models.backbones import (LoRASwinTransformer, MonaSwinTransformer,
-                                     PEFTSwinTransformer, PEFTViT)
+from mmpeft.models.backbones import (
+    LoRASwinTransformer,
+    MonaSwinTransformer,
+    PEFTSwinTransformer,
+    PEFTViT,
+)
 from mmpeft.models.backbones.peft_block import fold_method
 from mmpeft.models.peft import LoRA, Mona, PEFTModule
 

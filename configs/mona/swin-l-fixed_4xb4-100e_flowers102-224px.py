@@ -1,0 +1,9 @@
+# Mona paper baseline "fixed": the Swin-L 22K frozen, only the head trains.
+# Oxford Flowers102 with the paper's classification recipe.
+_base_ = ['../_base_/cls_4xb4-100e_flowers102-224px.py', '../_base_/swin_22k.py']
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='PlainSwinTransformer',
+        trainable=[],
+        **dict(_base_.swin_l, out_indices=(3, ))))
