@@ -85,14 +85,18 @@ def _history_buffer_getattr(obj: object, name: str) -> object:
 
 
 def safe_globals() -> List[object]:
-    """Objects that mmengine's own checkpoints pickle besides tensors and containers."""
+    """Objects that mmengine's own checkpoints pickle besides tensors and containers, and the
+    ``argparse.Namespace`` of the ``args`` that timm-style training scripts save beside the
+    weights (SSF, Conv-Adapter)."""
+    import argparse
+
     import numpy as np
     from mmengine.config.config import ConfigDict
     from mmengine.logging.history_buffer import HistoryBuffer
     multiarray = np.core.multiarray
     objs: List[object] = [
         HistoryBuffer, ConfigDict, np.ndarray, np.dtype, multiarray._reconstruct,
-        multiarray.scalar, (_history_buffer_getattr, 'builtins.getattr')
+        multiarray.scalar, (_history_buffer_getattr, 'builtins.getattr'), argparse.Namespace
     ]
     dtypes = getattr(np, 'dtypes', None)  # numpy >= 1.25 pickles dtypes by their class
     if dtypes is not None:

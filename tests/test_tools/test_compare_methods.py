@@ -35,6 +35,16 @@ def test_every_task_has_its_ten_configs():
         compare_methods.task_configs('voc', REPO)
 
 
+def test_every_task_has_the_zoo_methods_configs():
+    for task in compare_methods.TASKS:
+        configs = compare_methods.task_configs(task, osp.join(REPO, 'configs', 'mona'),
+                                               osp.join(REPO, 'configs'))
+        assert list(configs) == list(compare_methods.METHODS) + list(compare_methods.ZOO_METHODS)
+        assert all(osp.isfile(p) for p in configs.values())
+    with pytest.raises(SystemExit, match='no config for 2 method'):
+        compare_methods.task_configs('voc', osp.join(REPO, 'configs', 'mona'), REPO)
+
+
 def test_table_bench_and_plot(tiny_voc, tmp_path):
     png = tmp_path / 'voc.png'
     rows = compare_methods.main(['voc', '--configs-dir', tiny_voc, '--bench', '--no-memory',

@@ -2,10 +2,11 @@
 
     python tools/analysis/compare_methods.py TASK [--bench [--img-size 256 --batch 1 --iters 3
         --device cpu|cuda]] [--plot FILE.png] [--json FILE.json] [--configs-dir configs/mona]
+        [--zoo-dir configs]
 
 TASK is ``coco``, ``ade20k``, ``voc`` or ``dota``: the ten configs of that task in
 ``configs/mona/`` (full fine-tuning, fixed, BitFit, norm-tuning, partial-1, Adapter, AdaptFormer,
-LoRA, LoRand, Mona). For each it prints the trainable backbone parameters and their share of the
+LoRA, LoRand, Mona), then the method zoo's (Convpass, CoLin in ``configs/<method>/``). For each it prints the trainable backbone parameters and their share of the
 backbone, and the size of the per-task trainable-only checkpoint (what ``TrainableCheckpointHook``
 writes: the trained tensors and the buffers of the whole model). With ``--bench`` it also measures
 training step time and peak memory of every method in one interleaved run
@@ -36,13 +37,18 @@ TASKS = {
 #: the methods in the paper's order, full fine-tuning first (the reference of every ratio)
 METHODS = ('full', 'fixed', 'bitfit', 'norm-tuning', 'partial-1', 'adapter', 'adaptformer',
            'lora', 'lorand', 'mona')
+#: the methods of the method zoo (issue 19), each in its own folder of configs/ (same file names)
+ZOO_METHODS = ('convpass', 'colin')
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('task', choices=sorted(TASKS))
-    p.add_argument('--configs-dir', default=osp.join(REPO, 'configs', 'mona'),
-                   help='where the configs of the task are (default: configs/mona)')
+    p.add_argument('--configs-dir', default=None,
+                   help='where the configs of the ten methods are (default: configs/mona)')
+    p.add_argument('--zoo-dir', default=None,
+                   help='the folder holding one folder per zoo method (convpass/, colin/); '
+                   'default: configs/ without --configs-dir, none with it')
     p.add_argument('--bench', action='store_true',
                    help='also measure step time and peak memory (benchmark_peft)')
     p.add_argument('--img-size', type=int, default=256)
@@ -57,9 +63,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def task_configs(task: str, configs_dir: str) -> Dict[str, str]:
-    """``{method: config path}`` for the ten methods (an error names any that is missing)."""
+def task_configs(task: str, configs_dir: str, zoo_dir: Optional[str] = None) -> Dict[str, str]:
+    """``{method: config path}`` for the ten methods, then the zoo methods from
+    ``zoo_dir/<method>/`` if given (an error names any that is missing)."""
     found = {m: osp.join(configs_dir, TASKS[task].format(m)) for m in METHODS}
+    if zoo_dir is not None:
+        found.update({m: osp.join(zoo_dir, m, TASKS[task].format(m)) for m in ZOO_METHODS})
     missing = [p for p in found.values() if not osp.isfile(p)]
     if missing:
         have = sorted(osp.basename(p) for p in glob.glob(osp.join(configs_dir, '*.py')))
@@ -144,7 +153,11 @@ def plot(rows: List[dict], task: str, path: str) -> None:
 
 def main(argv: Optional[List[str]] = None) -> List[dict]:
     args = parse_args(argv)
-    configs = task_configs(args.task, args.configs_dir)
+    zoo_dir = args.zoo_dir
+    if args.configs_dir is None:
+        args.configs_dir = osp.join(REPO, 'configs', 'mona')
+        zoo_dir = zoo_dir or osp.join(REPO, 'configs')
+    configs = task_configs(args.task, args.configs_dir, zoo_dir)
     rows = static_rows(configs)
     if args.bench:
         add_bench(rows, configs, args)

@@ -67,6 +67,11 @@ class PEFTBlockMixin:
         self.ffn.add_identity = False
 
     # ------------------------------------------------------------------ sites
+    def site_target(self, site: str):
+        """What a method's module at ``site`` is built from (see
+        :meth:`~mmpeft.models.peft.PEFTModule.build_at`): the Linear it wraps, or the width."""
+        return self.qkv if site == Site.QKV else self.width()
+
     def add_module_at(self, site: str, name: Optional[str], module: nn.Module) -> None:
         """Attach ``module`` as ``self.<name>`` at ``site``; a ``QKV`` module replaces the
         attention's ``qkv`` Linear (``name`` is ignored)."""
@@ -89,6 +94,13 @@ class PEFTBlockMixin:
         module = self.at(site)
         return x if module is None else self.run_module(module, x, hw_shape)
 
+    def _add_bypass(self, site: str, x: torch.Tensor, h: torch.Tensor, hw_shape: Sequence[int],
+                    drop_path: nn.Module) -> torch.Tensor:
+        """``x + DropPath(m(h))`` with the module at a ``*_BYPASS`` site (a drop-path draw of
+        its own, at the branch's rate); ``x`` without one."""
+        module = self.at(site)
+        return x if module is None else x + drop_path(self.run_module(module, h, hw_shape))
+
     # ------------------------------------------------------------------ forward
     def peft_forward(self, x: torch.Tensor, hw_shape: Sequence[int],
                      pending: Optional[PEFTModule] = None, defer: bool = False) -> torch.Tensor:
@@ -101,7 +113,7 @@ class PEFTBlockMixin:
             identity, h = self.run_module_with_norm(pending, x, hw_shape, self.norm1)
         a = self._seq(Site.ATTN_OUT, self.attn_branch(h, hw_shape), hw_shape)
         a = self._seq(Site.ATTN_OUT_DROPPED, self.drop_path_attn(a), hw_shape)
-        x = identity + a
+        x = self._add_bypass(Site.ATTN_BYPASS, identity + a, h, hw_shape, self.drop_path_attn)
         residual = self.at(Site.ATTN_RESIDUAL)
         if residual is None:
             h = self.norm2(x)
@@ -109,6 +121,7 @@ class PEFTBlockMixin:
             x, h = self.run_module_with_norm(residual, x, hw_shape, self.norm2)
         f = self._seq(Site.FFN_OUT, self.ffn_branch(h), hw_shape)
         out = x + self._seq(Site.FFN_OUT_DROPPED, self.drop_path_ffn(f), hw_shape)
+        out = self._add_bypass(Site.FFN_BYPASS, out, h, hw_shape, self.drop_path_ffn)
         parallel = self.at(Site.FFN_PARALLEL)
         if parallel is not None:
             out = out + self.run_module(parallel, x, hw_shape)
@@ -139,13 +152,15 @@ def run_blocks(blocks: Sequence[PEFTBlockMixin], x: torch.Tensor,
     return x
 
 
-def insert_method(blocks: Iterable[PEFTBlockMixin], method: dict) -> None:
+def insert_method(blocks: Iterable, method: dict) -> None:
     """Put the modules of ``method`` (``dict(type=NAME, **settings)``) into every block, at the
-    sites the method declares."""
+    sites the method declares. A block provides ``site_target(site)`` and
+    ``add_module_at(site, name, module)`` (:class:`PEFTBlockMixin`, or a CNN block such as
+    :class:`~mmpeft.models.backbones.peft_resnet.PEFTBottleneck`)."""
     cfg = dict(method)
     cls = peft_module_class(cfg)
     cfg.pop('type')
     for block in blocks:
         for name, site in cls.placements(cfg):
-            target = block.qkv if site == Site.QKV else block.width()
+            target = block.site_target(site)
             block.add_module_at(site, name, cls.build_at(site, target, cfg))
