@@ -6,9 +6,10 @@
 
 TASK is ``coco``, ``ade20k``, ``voc`` or ``dota``: the ten configs of that task in
 ``configs/mona/`` (full fine-tuning, fixed, BitFit, norm-tuning, partial-1, Adapter, AdaptFormer,
-LoRA, LoRand, Mona), then the method zoo's (Convpass, CoLin in ``configs/<method>/``). For each it prints the trainable backbone parameters and their share of the
-backbone, and the size of the per-task trainable-only checkpoint (what ``TrainableCheckpointHook``
-writes: the trained tensors and the buffers of the whole model). With ``--bench`` it also measures
+LoRA, LoRand, Mona), then the method zoo's (Convpass, CoLin, in ``configs/<method>/``). For each
+it prints the trainable backbone parameters and their share of the backbone, and the size of the
+per-task trainable-only checkpoint (what ``TrainableCheckpointHook`` writes: the trained tensors
+and the buffers of the whole model). With ``--bench`` it also measures
 training step time and peak memory of every method in one interleaved run
 (``tools/analysis/benchmark_peft.py``, random weights, synthetic batch) and prints their ratios to
 full fine-tuning. ``--plot`` draws trainable share against measured cost (step-time ratio with

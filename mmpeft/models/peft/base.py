@@ -28,8 +28,8 @@ site                       what the module does                                 
 
 Sequential modules (``*_OUT*``, ``*_RESIDUAL``) return the new tensor, their own skip included;
 a ``FFN_PARALLEL`` or ``*_BYPASS`` module returns only what is added; a ``QKV`` module is built
-from the Linear it replaces and keeps its ``weight``/``bias``. Block-site modules are called as ``m(x, hw_shape)``
-with the unpadded ``(H, W)`` token map of ``x``.
+from the Linear it replaces and keeps its ``weight``/``bias``. Block-site modules are called as
+``m(x, hw_shape)`` with the unpadded ``(H, W)`` token map of ``x``.
 
 A method may add terms to the model's loss (CoLin's orthogonality loss): its modules return them
 from :meth:`PEFTModule.aux_losses`, and :func:`~mmpeft.models.peft.aux_loss.attach_aux_losses`

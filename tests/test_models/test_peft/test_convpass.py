@@ -91,7 +91,7 @@ def tiny_swin_block(**method):
                                 out_indices=(0, ), drop_path_rate=0.0,
                                 method=dict(type='Convpass', **method))
     block = model.stages[0].blocks[0]
-    for m in (block.adapter_attn, block.adapter_mlp):
+    for m in (m for m in block.modules() if isinstance(m, Convpass)):
         with torch.no_grad():
             for p in m.parameters():
                 p.normal_(0, 0.3)
@@ -163,13 +163,15 @@ def test_vit_class_token_goes_through_the_bypass():
         ref = x1 + layer.ffn_branch(h) + layer.adapter_mlp(h, hw)
         out = layer(x, hw)
     torch.testing.assert_close(out, ref)
-    # and the class token's bypass is the official 1x1 map: centre tap only
+    # and the class token's bypass is the official 1x1 map (so is a 1x1 patch map): centre tap
     with torch.no_grad():
-        cls = layer.adapter_attn(h[:, :1], (0, 0))
+        out = layer.adapter_attn(h[:, :2], (1, 1))
+        ref = ref_convpass_vit(layer.adapter_attn, h[:, :2], 1)
         z = qgelu(layer.adapter_attn.adapter_down(h[:, :1]))
         k = layer.adapter_attn.adapter_conv
         ref_cls = layer.adapter_attn.adapter_up(qgelu(z @ k.weight[:, :, 1, 1].t() + k.bias))
-    torch.testing.assert_close(cls, ref_cls)
+    torch.testing.assert_close(out, ref)
+    torch.testing.assert_close(out[:, :1], ref_cls)
 
 
 @pytest.mark.parametrize('arch,expected', [(SWIN_B, 437_504), (SWIN_L, 642_048)])
