@@ -20,9 +20,9 @@ site                       what the module does                                 
 ``FFN_PARALLEL``           ``x = x + DropPath(ffn(norm2(x))) + m(x)``              AdaptFormer
 ``FFN_RESIDUAL``           ``x = m(x)`` on the stream after the FFN residual       Mona #2
 ``QKV``                    ``m`` replaces the attention's ``qkv`` ``nn.Linear``    LoRA
-``ATTN_BYPASS``            ``x = x + DropPath(attn(h)) + DropPath(m(h))``,          Convpass
+``ATTN_BYPASS``            ``x = x + DropPath(attn(h)) + DropPath(m(h))``,         Convpass
                            ``h = norm1(x)`` (its own drop-path draw)
-``FFN_BYPASS``             ``x = x + DropPath(ffn(h)) + DropPath(m(h))``,           Convpass
+``FFN_BYPASS``             ``x = x + DropPath(ffn(h)) + DropPath(m(h))``,          Convpass
                            ``h = norm2(x)`` (its own drop-path draw)
 =========================  ======================================================  ===============
 

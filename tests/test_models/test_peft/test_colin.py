@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.registry import DefaultScope, init_default_scope
+from peft_swin_cases import SWIN_B, SWIN_L
 
 import mmpeft  # noqa: F401
 from mmpeft.models.backbones import PEFTSwinTransformer
@@ -15,7 +16,6 @@ from mmpeft.models.peft import CoLin, Site, attach_aux_losses, collect_aux_losse
 from mmpeft.models.utils import count_parameters
 
 from e2e_utils import CONFIGS
-from peft_swin_cases import SWIN_B, SWIN_L
 
 TINY = dict(embed_dims=32, depths=(2, 2), num_heads=(1, 2), window_size=4, out_indices=(0, 1))
 
@@ -164,8 +164,8 @@ def test_loss_orth_is_a_term_of_a_detectors_loss_dict():
 
 
 def test_loss_orth_is_a_term_of_a_segmentors_loss_dict():
-    from mmseg.structures import SegDataSample
     from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
     cfg = Config.fromfile(
         osp.join(CONFIGS, 'colin/upernet_swin-l-colin_8xb2-160k_ade20k-512x512.py')).model
     cfg.backbone = _tiny_backbone()

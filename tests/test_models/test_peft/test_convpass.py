@@ -5,13 +5,12 @@ and the reference counts."""
 import pytest
 import torch
 import torch.nn.functional as F
+from peft_swin_cases import SWIN_B, SWIN_L
 
 import mmpeft  # noqa: F401
 from mmpeft.models.backbones import PEFTSwinTransformer, PEFTViT
 from mmpeft.models.peft import Convpass, Site
 from mmpeft.models.utils import count_parameters
-
-from peft_swin_cases import SWIN_B, SWIN_L
 
 
 def qgelu(x):
