@@ -15,7 +15,6 @@ from e2e_utils import (
     write_tiny_swin_checkpoint,
 )
 
-
 # two training iterations (the VOC recipe repeats its data 3x), no validation during training:
 # tools/test.py evaluates the checkpoint
 FAST = {'train_cfg.val_interval': 100}
