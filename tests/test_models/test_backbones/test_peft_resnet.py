@@ -182,3 +182,16 @@ def test_safe_loader_allows_exactly_argparse_namespace(tmp_path):
         torch.save({'w': torch.ones(2), 'args': other}, bad)
         with pytest.raises(compat.UnsafeCheckpointError, match='argparse.Argument'):
             compat.load_checkpoint_file(bad)
+
+
+def test_registered_in_every_scope():
+    from mmdet.registry import MODELS as DET
+    from mmrotate.registry import MODELS as ROT
+    from mmseg.registry import MODELS as SEG
+
+    from mmpeft.models.peft import CoLin, Convpass
+    from mmpeft.registry import PEFT_MODULES
+    for registry in (DET, SEG, ROT):
+        assert registry.get('PEFTResNet') is PEFTResNet
+    for cls in (ConvAdapter, Convpass, CoLin):
+        assert PEFT_MODULES.get(cls.__name__) is cls
