@@ -15,8 +15,8 @@ from e2e_utils import (
     write_tiny_swin_checkpoint,
 )
 
-# two training iterations (the VOC recipe repeats its data 3x), no validation during training:
-# tools/test.py evaluates the checkpoint
+# two training iterations (the VOC recipe repeats its data 3x) on ~250 px images, no validation
+# during training: tools/test.py evaluates the checkpoint
 FAST = {'train_cfg.val_interval': 100}
 
 
@@ -38,7 +38,7 @@ def saved_backbone(saved: str) -> dict:
 def test_colin_trains_with_loss_orth_and_tests(tmp_path, tiny_swin):
     family = dict(FAMILIES['voc'], config='colin/retinanet_swin-l-colin_fpn_1x_voc0712.py',
                   expect_log=r'PEFTSwinTransformer: [\d,]+ trainable of [\d,]+ parameters',
-                  extra=dict(FAST, **{'train_dataloader.dataset.times': 1}))
+                  size_factor=0.25, extra=dict(FAST, **{'train_dataloader.dataset.times': 1}))
 
     def check_train(log: str, saved: str) -> None:
         values = [float(v) for v in re.findall(r'loss_orth: ([0-9.]+)', log)]
@@ -58,7 +58,7 @@ def test_colin_trains_with_loss_orth_and_tests(tmp_path, tiny_swin):
 def test_conv_adapter_resnet_trains_and_tests(tmp_path, tiny_resnet):
     family = dict(FAMILIES['coco'], config='conv_adapter/mask-rcnn_r50-conv-adapter_fpn_1x_coco.py',
                   expect_log=r'ResNet-50\(ConvAdapter\): [\d,]+ trainable of [\d,]+ parameters',
-                  extra=dict(FAST, **{'model.test_cfg.rcnn.score_thr': 0.0}))
+                  size_factor=0.2, extra=dict(FAST, **{'model.test_cfg.rcnn.score_thr': 0.0}))
 
     def check_train(log: str, saved: str) -> None:
         assert 'loss_orth' not in log
