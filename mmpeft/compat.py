@@ -151,11 +151,11 @@ def safe_globals() -> List[object]:
     multiarray = np.core.multiarray
     objs: List[object] = [
         HistoryBuffer, ConfigDict, np.ndarray, np.dtype, multiarray._reconstruct,
-        multiarray.scalar, (_history_buffer_getattr, 'builtins.getattr')
+        multiarray.scalar, (_history_buffer_getattr, 'builtins.getattr'),
+        # the training arguments that timm's saver (SSF, Conv-Adapter) and other reference
+        # codebases keep beside the weights: a plain attribute bag, built without calling code
+        argparse.Namespace,
     ]
-    # the training arguments that timm's saver (SSF) and other reference codebases keep beside
-    # the weights: a plain attribute bag, built without calling any code of the file
-    objs.append(argparse.Namespace)
     dtypes = getattr(np, 'dtypes', None)  # numpy >= 1.25 pickles dtypes by their class
     if dtypes is not None:
         objs += [getattr(dtypes, n) for n in dir(dtypes) if n.endswith('DType')]

@@ -54,19 +54,27 @@ _MMPRETRAIN_TO_DINOV2 = (
 )
 
 
+# a ResNet-50 (16 Bottlenecks) of widths 8-64: maps of 32-256 channels at strides 4-32
+TINY_RESNET = dict(depth=50, base_channels=8, stem_channels=8)
+TINY_RESNET_DIMS = [32, 64, 128, 256]
+
+
 def tiny_kind(backbone_type: str) -> str:
     """Which tiny pretrained file a backbone type loads: ``'vit'`` for HSTViT, PEFTViT and
     PEFTSAMViT (the same tiny ViT file), ``'eva02'`` for PEFTEVA02 (EVA-02's own layout),
-    ``'swin'`` for the others."""
+    ``'resnet'`` for PEFTResNet, ``'swin'`` for the others."""
     if backbone_type == 'PEFTEVA02':
         return 'eva02'
+    if backbone_type == 'PEFTResNet':
+        return 'resnet'
     return 'vit' if backbone_type in ('HSTViT', 'PEFTViT', 'PEFTSAMViT') else 'swin'
 
 
 def tiny_backbone(backbone_type: str):
     """``(overrides, out_channels)`` that shrink a config's backbone of this type for CPU runs."""
     own = {'PEFTViT': (TINY_PEFT_VIT, TINY_VIT_DIMS), 'PEFTSAMViT': (TINY_PEFT_SAM, TINY_VIT_DIMS),
-           'PEFTEVA02': (TINY_PEFT_EVA02, TINY_VIT_DIMS)}
+           'PEFTEVA02': (TINY_PEFT_EVA02, TINY_VIT_DIMS),
+           'PEFTResNet': (TINY_RESNET, TINY_RESNET_DIMS)}
     if backbone_type in own:
         return own[backbone_type]
     return {'vit': (TINY_HST, TINY_HST_DIMS), 'swin': (TINY_SWIN, TINY_DIMS)}[
@@ -115,8 +123,24 @@ def random_weights(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
 def write_tiny_checkpoint(backbone_type: str, path: str) -> str:
     """The tiny pretrained file that fits :func:`tiny_backbone` of ``backbone_type``."""
     writer = {'vit': write_tiny_vit_checkpoint, 'swin': write_tiny_swin_checkpoint,
-              'eva02': write_tiny_eva02_checkpoint}
+              'eva02': write_tiny_eva02_checkpoint, 'resnet': write_tiny_resnet_checkpoint}
     return writer[tiny_kind(backbone_type)](path)
+
+
+def write_tiny_resnet_checkpoint(path: str, seed: int = 0) -> str:
+    """A ``TINY_RESNET`` 'pretrained' file as torchvision's (a flat state dict with its ``fc``
+    classifier), wrapped as the official Conv-Adapter code saves (``{'model': ..., 'args':
+    argparse.Namespace}``)."""
+    import argparse
+
+    from mmdet.models.backbones import ResNet
+    torch.manual_seed(seed)
+    model = ResNet(**TINY_RESNET)
+    model.init_weights()
+    state = dict(model.state_dict(), **{'fc.weight': torch.zeros(10, 256),
+                                        'fc.bias': torch.zeros(10)})
+    torch.save({'model': state, 'epoch': 1, 'args': argparse.Namespace(model='resnet50')}, path)
+    return path
 
 
 def write_tiny_swin_checkpoint(path: str, seed: int = 0) -> str:

@@ -60,7 +60,7 @@ def synthetic_roots(tmp_path_factory):
     make_voc_cls(str(base / 'voc_cls'), num_train=2, num_val=2)
     roots.update(flowers102=str(base / 'flowers102') + '/', pets=str(base / 'pets') + '/',
                  voc_cls=str(base / 'voc_cls' / 'VOCdevkit' / 'VOC2007') + '/')
-    for backbone in ('PlainSwinTransformer', 'HSTViT', 'PEFTEVA02'):
+    for backbone in ('PlainSwinTransformer', 'HSTViT', 'PEFTEVA02', 'PEFTResNet'):
         kind = tiny_kind(backbone)
         roots[kind] = write_tiny_checkpoint(backbone, str(base / f'{kind}_tiny.pth'))
     return roots
@@ -153,8 +153,12 @@ def test_config_builds_model_and_datasets(path, synthetic_roots):
         backbone = MODELS.build(tiny_cfg.to_dict())
         backbone.init_weights()
         source = torch.load(ckpt, weights_only=True)['model']
-        assert torch.equal(backbone.patch_embed.projection.weight,
-                           source['patch_embed.proj.weight'])
+        if tiny_kind(tiny_cfg.type) == 'resnet':
+            assert torch.equal(backbone.conv1.weight, source['conv1.weight'])
+        else:
+            assert torch.equal(backbone.patch_embed.projection.weight,
+                               source['patch_embed.proj.weight'])
         dims = [tiny_dims[i] for i in tiny_cfg.get('out_indices', (0, 1, 2, 3))]
-        feats = backbone(torch.rand(1, 3, 64, 96))
+        with torch.no_grad():  # (a training forward of CoLin needs its loss_orth collected)
+            feats = backbone(torch.rand(1, 3, 64, 96))
         assert [f.shape[1] for f in feats] == dims

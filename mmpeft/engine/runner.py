@@ -2,7 +2,8 @@
 from mmengine.runner import Runner
 
 #: default hooks added to every runner (a config removes one with ``default_hooks=dict(name=None)``)
-DEFAULT_HOOKS = dict(checkpoint_load=dict(type='CheckpointLoadHook'))
+DEFAULT_HOOKS = dict(
+    checkpoint_load=dict(type='CheckpointLoadHook'), aux_loss=dict(type='AuxLossHook'))
 
 
 def add_default_hooks() -> None:

@@ -88,6 +88,7 @@ def build(config: str, device: str):
     from mmengine.registry import MODELS, DefaultScope, init_default_scope
 
     import mmpeft  # noqa: F401  (compat + registration)
+    from mmpeft.models.peft import attach_aux_losses
 
     cfg = Config.fromfile(config)
     scope = cfg.get('default_scope', 'mmdet')
@@ -96,6 +97,7 @@ def build(config: str, device: str):
         init_default_scope(scope)
     bench = dict(cfg.get('benchmark', {}) or {})
     model = MODELS.build(cfg.model)
+    attach_aux_losses(model)  # as every runner does: a method's auxiliary losses are trained too
     model.to(device)
     model.train()
     if 'freeze' in bench:

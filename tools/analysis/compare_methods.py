@@ -2,12 +2,13 @@
 
     python tools/analysis/compare_methods.py TASK [--bench [--img-size 256 --batch 1 --iters 3
         --device cpu|cuda]] [--plot FILE.png] [--json FILE.json] [--configs-dir configs/mona]
+        [--zoo-dir configs]
 
 TASK is ``coco``, ``ade20k``, ``voc``, ``dota`` or a classification set (``flowers102``,
 ``pets``, ``voc07-cls``): the ten configs of that task in
 ``configs/mona/`` (full fine-tuning, fixed, BitFit, norm-tuning, partial-1, Adapter, AdaptFormer,
-LoRA, LoRand, Mona) and those of the other methods on the same recipe (SSF, FacT-TT, FacT-TK,
-KAdaptation in ``configs/ssf/``, ``configs/fact/``, ``configs/kadaptation/``). For each it prints
+LoRA, LoRand, Mona) and, for the dense tasks, those of the other methods on the same recipe
+(SSF, FacT-TT, FacT-TK, KAdaptation, Convpass, CoLin in ``configs/<method>/``). For each it prints
 the trainable backbone parameters and their share of the backbone, and the size of the per-task
 trainable-only checkpoint (what ``TrainableCheckpointHook`` writes: the trained tensors and the
 buffers of the whole model). With ``--bench`` it also measures training step time and peak memory
@@ -44,7 +45,10 @@ METHODS = ('full', 'fixed', 'bitfit', 'norm-tuning', 'partial-1', 'adapter', 'ad
            'lora', 'lorand', 'mona')
 #: the methods of the field whose configs live in a folder of their own (``configs/<folder>/``),
 #: on the same recipes: method -> folder
-ZOO_FOLDERS = {'ssf': 'ssf', 'fact-tt': 'fact', 'fact-tk': 'fact', 'kadaptation': 'kadaptation'}
+ZOO_FOLDERS = {'ssf': 'ssf', 'fact-tt': 'fact', 'fact-tk': 'fact', 'kadaptation': 'kadaptation',
+               'convpass': 'convpass', 'colin': 'colin'}
+#: the tasks that have configs of the other methods (the dense ones)
+ZOO_TASKS = ('coco', 'ade20k', 'voc', 'dota')
 #: every method compared
 ALL_METHODS = METHODS + tuple(ZOO_FOLDERS)
 
@@ -74,9 +78,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 def task_configs(task: str, configs_dir: str,
                  zoo_dir: Optional[str] = None) -> Dict[str, str]:
     """``{method: config path}`` for the ten methods of ``configs_dir`` and, with ``zoo_dir``, the
-    others (:data:`ZOO_FOLDERS`) in its folders (an error names any that is missing)."""
+    others (:data:`ZOO_FOLDERS`) in its folders for a task of :data:`ZOO_TASKS` (an error names
+    any that is missing)."""
     found = {m: osp.join(configs_dir, TASKS[task].format(m)) for m in METHODS}
-    if zoo_dir is not None:
+    if zoo_dir is not None and task in ZOO_TASKS:
         found.update((m, osp.join(zoo_dir, folder, TASKS[task].format(m)))
                      for m, folder in ZOO_FOLDERS.items())
     missing = [p for p in found.values() if not osp.isfile(p)]

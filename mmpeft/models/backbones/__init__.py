@@ -5,6 +5,7 @@ from .hst_vit import HSTViT
 from .lora_swin import LoRandSwinTransformer, LoRASwinTransformer
 from .mona_swin import MonaSwinTransformer
 from .peft_eva02 import PEFTEVA02
+from .peft_resnet import PEFTBottleneck, PEFTResNet
 from .peft_swin import PEFTSwinBlock, PEFTSwinBlockSequence, PEFTSwinTransformer, SwinBackboneMixin
 from .peft_vit import PEFTSAMViT, PEFTViT, PEFTViTLayer
 from .plain_swin import PlainSwinTransformer
@@ -14,5 +15,5 @@ __all__ = [
     'AdapterSwinTransformer', 'AdaptFormerSwinTransformer', 'PEFTBackboneMixin', 'HSTViT',
     'LoRASwinTransformer', 'LoRandSwinTransformer', 'MonaSwinTransformer', 'PEFTSwinBlock',
     'PEFTSwinBlockSequence', 'PEFTSwinTransformer', 'SwinBackboneMixin', 'PlainSwinTransformer',
-    'VPTSwin', 'PEFTSAMViT', 'PEFTViT', 'PEFTViTLayer', 'PEFTEVA02'
+    'VPTSwin', 'PEFTSAMViT', 'PEFTViT', 'PEFTViTLayer', 'PEFTEVA02', 'PEFTBottleneck', 'PEFTResNet'
 ]

@@ -9,12 +9,13 @@ A backbone completes a trainable-only state dict from its ``Pretrained`` base fi
 dict is loaded into it (:meth:`PEFTBackboneMixin._load_from_state_dict`, see
 :mod:`mmpeft.checkpoint.base_weights`): every API that loads such a file gets the trained model.
 """
-from typing import Optional, Sequence, Set
+from typing import Dict, Optional, Sequence, Set
 
+import torch
 from mmengine.logging import MMLogger
 
 from mmpeft.checkpoint import complete_from_base, recorded_base
-from mmpeft.models.peft import PEFTModule
+from mmpeft.models.peft import PEFTModule, collect_aux_losses
 from mmpeft.models.utils import (
     CheckpointMismatchError,
     LoadReport,
@@ -112,6 +113,23 @@ class PEFTBackboneMixin:
     def is_method_param(self, name: str) -> bool:
         """A parameter of the method's modules that the method trains."""
         return name in self._method_params
+
+    def aux_losses(self) -> Dict[str, torch.Tensor]:
+        """The method's auxiliary losses (weighted, by name; see
+        :mod:`mmpeft.models.peft.aux_loss`, which adds them to the model's loss dict)."""
+        return collect_aux_losses(self)
+
+    def orthogonal_loss(self) -> torch.Tensor:
+        """The unweighted orthogonality loss of the method's modules (CoLin), summed.
+
+        Raises:
+            ValueError: the method has none.
+        """
+        terms = [m.orthogonal_loss() for m in self.modules()
+                 if isinstance(m, PEFTModule) and hasattr(m, 'orthogonal_loss')]
+        if not terms:
+            raise ValueError(f'{self.describe()} has no module with an orthogonality loss')
+        return torch.stack(terms).sum()
 
     def freeze_backbone(self):
         """(Re-)apply the freezing; idempotent. Returns ``(num_trainable, num_frozen)``."""

@@ -72,6 +72,11 @@ class PEFTBlockMixin:
         self.ffn.add_identity = False
 
     # ------------------------------------------------------------------ sites
+    def site_target(self, site: str):
+        """What a method's module at ``site`` is built from (see
+        :meth:`~mmpeft.models.peft.PEFTModule.build_at`): the layer it wraps, or the width."""
+        return self.wrapped(site) if site in Site.WRAPPING else self.width()
+
     def add_module_at(self, site: str, name: Optional[str], module: nn.Module) -> None:
         """Attach ``module`` as ``self.<name>`` at ``site``; a ``QKV`` module replaces the
         attention's ``qkv`` Linear, a module at another wrapping site its layer (``name`` is
@@ -174,6 +179,13 @@ class PEFTBlockMixin:
             raise ValueError(f'no PEFT module at {site!r}')
         self.set_wrapped(site, module.unwrap())
 
+    def _add_bypass(self, site: str, x: torch.Tensor, h: torch.Tensor, hw_shape: Sequence[int],
+                    drop_path: nn.Module) -> torch.Tensor:
+        """``x + DropPath(m(h))`` with the module at a ``*_BYPASS`` site (a drop-path draw of
+        its own, at the branch's rate); ``x`` without one."""
+        module = self.at(site)
+        return x if module is None else x + drop_path(self.run_module(module, h, hw_shape))
+
     # ------------------------------------------------------------------ forward
     def peft_forward(self, x: torch.Tensor, hw_shape: Sequence[int],
                      pending: Optional[PEFTModule] = None, defer: bool = False) -> torch.Tensor:
@@ -186,7 +198,7 @@ class PEFTBlockMixin:
             identity, h = self.run_module_with_norm(pending, x, hw_shape, self.norm1)
         a = self._seq(Site.ATTN_OUT, self.attn_branch(h, hw_shape), hw_shape)
         a = self._seq(Site.ATTN_OUT_DROPPED, self.drop_path_attn(a), hw_shape)
-        x = identity + a
+        x = self._add_bypass(Site.ATTN_BYPASS, identity + a, h, hw_shape, self.drop_path_attn)
         residual = self.at(Site.ATTN_RESIDUAL)
         if residual is None:
             h = self.norm2(x)
@@ -194,6 +206,7 @@ class PEFTBlockMixin:
             x, h = self.run_module_with_norm(residual, x, hw_shape, self.norm2)
         f = self._seq(Site.FFN_OUT, self.ffn_branch(h), hw_shape)
         out = x + self._seq(Site.FFN_OUT_DROPPED, self.drop_path_ffn(f), hw_shape)
+        out = self._add_bypass(Site.FFN_BYPASS, out, h, hw_shape, self.drop_path_ffn)
         parallel = self.at(Site.FFN_PARALLEL)
         if parallel is not None:
             out = out + self.run_module(parallel, x, hw_shape)
@@ -241,7 +254,7 @@ def embed_layer(embed: nn.Module, site: str) -> Optional[nn.Module]:
     return getattr(embed, 'projection' if site == Site.PATCH_PROJ else 'norm', None)
 
 
-def insert_method(blocks: Iterable[PEFTBlockMixin], method: dict,
+def insert_method(blocks: Iterable, method: dict,
                   stage_sizes: Optional[Sequence[int]] = None,
                   embed: Optional[nn.Module] = None) -> Optional[nn.ModuleList]:
     """Put the modules of ``method`` (``dict(type=NAME, **settings)``) into every block, at the
@@ -251,7 +264,9 @@ def insert_method(blocks: Iterable[PEFTBlockMixin], method: dict,
     ``stage_sizes``: the number of blocks of each stage (blocks of one width; default: one
     stage). Returns the method's shared parameters (see
     :attr:`~mmpeft.models.peft.PEFTModule.shares`) for the backbone to own as ``peft_shared``:
-    one set per stage or one for all; None for a method that shares nothing.
+    one set per stage or one for all; None for a method that shares nothing. A block provides
+    ``site_target(site)`` and ``add_module_at(site, name, module)`` (:class:`PEFTBlockMixin`, or
+    a CNN block such as :class:`~mmpeft.models.backbones.peft_resnet.PEFTBottleneck`).
     """
     cfg = dict(method)
     cls = peft_module_class(cfg)
@@ -284,8 +299,7 @@ def insert_method(blocks: Iterable[PEFTBlockMixin], method: dict,
             for name, site in placements:
                 if site in Site.EMBED:
                     continue
-                target = block.wrapped(site) if site in Site.WRAPPING else block.width()
-                block.add_module_at(site, name, cls.build_at(site, target, kw))
+                block.add_module_at(site, name, cls.build_at(site, block.site_target(site), kw))
     embed_sites = [site for _, site in placements if site in Site.EMBED]
     if embed_sites and embed is None:
         raise ValueError(f'{cls.__name__} puts modules in the patch embedding ({embed_sites}), '

@@ -11,7 +11,8 @@ with the unpadded patch grid ``(H, W)`` as ``hw_shape``.
 Extra tokens: the class token and DINOv2's register tokens (``[cls, reg x R, patches]``, as the
 official code orders them) pass by the modules that work on the token map (those whose forward
 needs ``hw_shape``, such as Mona's convolutions), which see the ``H * W`` patch tokens only;
-token-wise modules (Adapter, AdaptFormer) and LoRA see every token.
+token-wise modules (Adapter, AdaptFormer), LoRA and the token-map modules that take the extra
+tokens as 1x1 maps (Convpass, as its reference treats the class token) see every token.
 
 Position embeddings are resized by grid shape (a grid of the same size but another shape gets its
 own interpolation) from the checkpoint's grid (``img_size // patch_size``), as each family's
@@ -82,6 +83,12 @@ def needs_token_map(module: nn.Module) -> bool:
     return _forward_needs_map(type(module))
 
 
+def sees_patches_only(module: nn.Module) -> bool:
+    """Whether the extra tokens pass a block-site module by: it works on the token map and does
+    not take them itself (:attr:`~mmpeft.models.peft.PEFTModule.takes_extra_tokens`, Convpass)."""
+    return needs_token_map(module) and not getattr(module, 'takes_extra_tokens', False)
+
+
 def resize_pos_grid(grid: torch.Tensor, size: Sequence[int], mode: str = 'bicubic',
                     offset: float = 0.0, antialias: bool = False) -> torch.Tensor:
     """A ``(1, C, h, w)`` position grid resized to ``size``; the identity at its own size.
@@ -142,14 +149,14 @@ class ViTBlockMixin(PEFTBlockMixin):
     def run_module(self, module: PEFTModule, x: torch.Tensor,
                    hw_shape: Sequence[int]) -> torch.Tensor:
         k = self.num_prefix_tokens
-        if not k or not needs_token_map(module):
+        if not k or not sees_patches_only(module):
             return module(x, hw_shape)
         return torch.cat([x[:, :k], module(x[:, k:], hw_shape)], dim=1)
 
     def run_module_with_norm(self, module: PEFTModule, x: torch.Tensor, hw_shape: Sequence[int],
                              norm: nn.Module) -> Tuple[torch.Tensor, torch.Tensor]:
         k = self.num_prefix_tokens
-        if not k or not needs_token_map(module):
+        if not k or not sees_patches_only(module):
             return module.forward_with_norm(x, hw_shape, norm)
         y, h = module.forward_with_norm(x[:, k:], hw_shape, norm)
         extra = x[:, :k]

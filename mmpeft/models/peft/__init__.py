@@ -1,6 +1,10 @@
 """PEFT methods: one module class each, declaring where in a transformer block it goes."""
 from .adapter import Adapter, AdaptFormer
-from .base import Insertion, PEFTModule, Site, peft_module_class
+from .aux_loss import attach_aux_losses, collect_aux_losses
+from .base import ConvSite, Insertion, PEFTModule, Site, peft_module_class
+from .colin import CLP, CoLin
+from .conv_adapter import ConvAdapter
+from .convpass import Convpass
 from .fact import FacT, FacTShared
 from .hst import FeatureBridge, SideBlock, SideStage
 from .kadaptation import KAdaptation, KAdaptationRules
@@ -14,5 +18,6 @@ __all__ = [
     'Insertion', 'PEFTModule', 'Site', 'peft_module_class', 'Adapter', 'AdaptFormer', 'LoRA',
     'merge_lora', 'LoRand', 'LoRandLinear', 'Mona', 'MonaConv', 'FeatureBridge', 'SideBlock',
     'SideStage', 'SSF', 'FacT', 'FacTShared', 'KAdaptation', 'KAdaptationRules',
-    'WrappingModule'
+    'WrappingModule', 'ConvSite', 'attach_aux_losses', 'collect_aux_losses', 'CLP', 'CoLin',
+    'ConvAdapter', 'Convpass'
 ]

@@ -25,6 +25,10 @@ site                       what the module does                                 
 ``NORM1``, ``NORM2``       ``m`` replaces the block's norms (wrapping sites)        SSF
 ``PATCH_PROJ``,            ``m`` replaces the patch embedding's projection / norm  SSF
 ``PATCH_NORM``             (one module for the backbone, not one per block)
+``ATTN_BYPASS``            ``x = x + DropPath(attn(h)) + DropPath(m(h))``,         Convpass
+                           ``h = norm1(x)`` (its own drop-path draw)
+``FFN_BYPASS``             ``x = x + DropPath(ffn(h)) + DropPath(m(h))``,          Convpass
+                           ``h = norm2(x)`` (its own drop-path draw)
 =========================  ======================================================  ===============
 
 A module at a wrapping site (``Site.WRAPPING``: ``QKV`` and the sites below it) holds the replaced
@@ -32,9 +36,14 @@ layer's ``weight``/``bias`` under their pretrained names (:mod:`.wrapping`). A m
 parameters across blocks (:attr:`PEFTModule.shares`: FacT's factors, KAdaptation's rules).
 
 Sequential modules (``*_OUT*``, ``*_RESIDUAL``) return the new tensor, their own skip included;
-a ``FFN_PARALLEL`` module returns only what is added; a ``QKV`` module is built from the Linear it
-replaces and keeps its ``weight``/``bias``. Block-site modules are called as ``m(x, hw_shape)``
-with the unpadded ``(H, W)`` token map of ``x``.
+a ``FFN_PARALLEL`` or ``*_BYPASS`` module returns only what is added; a ``QKV`` module is built
+from the Linear it replaces and keeps its ``weight``/``bias``. Block-site modules are called as
+``m(x, hw_shape)`` with the unpadded ``(H, W)`` token map of ``x``.
+
+A method may add terms to the model's loss (CoLin's orthogonality loss): its modules return them
+from :meth:`PEFTModule.aux_losses`, and :func:`~mmpeft.models.peft.aux_loss.attach_aux_losses`
+(installed on every runner's model by ``import mmpeft``) adds them to the loss dict of whatever
+model holds the backbone.
 
 A method whose module can be folded into the frozen weights of its block (re-parameterisable,
 such as LoRA) sets :attr:`PEFTModule.mergeable` and implements :meth:`PEFTModule.fold_into`;
@@ -45,7 +54,7 @@ The code that puts the modules into a backbone's blocks is written once per back
 (:mod:`mmpeft.models.backbones.peft_swin` for mmdet's Swin). Prompt methods (VPT) change the
 attention itself and have their own backbone (:class:`~mmpeft.models.backbones.VPTSwin`).
 """
-from typing import ClassVar, Optional, Sequence, Tuple, Type
+from typing import ClassVar, Dict, Optional, Sequence, Tuple, Type
 
 import torch
 import torch.nn as nn
@@ -64,9 +73,12 @@ class Site:
     FFN_PARALLEL = 'ffn_parallel'
     FFN_RESIDUAL = 'ffn_residual'
     QKV = 'qkv'
+    # branches beside the attention / the FFN, fed the normed stream, with their own drop-path
+    ATTN_BYPASS = 'attn_bypass'
+    FFN_BYPASS = 'ffn_bypass'
 
     ALL = (ATTN_OUT, ATTN_OUT_DROPPED, ATTN_RESIDUAL, FFN_OUT, FFN_OUT_DROPPED, FFN_PARALLEL,
-           FFN_RESIDUAL, QKV)
+           FFN_RESIDUAL, QKV, ATTN_BYPASS, FFN_BYPASS)
 
     # Wrapping sites (SSF, FacT, KAdaptation): like ``QKV``, the module replaces a frozen layer
     # and keeps its ``weight``/``bias``; its output is that layer's output, changed. The patch
@@ -80,6 +92,18 @@ class Site:
     PATCH_NORM = 'patch_norm'  # the patch embedding's norm, where it has one (Swin)
     EMBED = (PATCH_PROJ, PATCH_NORM)
     WRAPPING = (QKV, PROJ, FC1, FC2, NORM1, NORM2) + EMBED
+
+
+class ConvSite:
+    """Insertion points in a CNN block (a ResNet ``Bottleneck``:
+    ``relu(norm3(conv3(relu(norm2(conv2(relu(norm1(conv1(x)))))))) + identity)``).
+
+    ``CONV2_PARALLEL``: ``m`` beside ``conv2 -> norm2 -> ReLU``, fed their input and added to their
+    output (Conv-Adapter); the module is built from ``conv2`` and called as ``m(h)``.
+    """
+    CONV2_PARALLEL = 'conv2_parallel'
+
+    ALL = (CONV2_PARALLEL, )
 
 
 #: ``(attribute name in the block, site)``; the name of a ``QKV`` (any wrapping-site) module is
@@ -99,6 +123,11 @@ class PEFTModule(BaseModule):
     insertions: ClassVar[Sequence[Insertion]] = ()
     #: whether :meth:`fold_into` can fold the module into its block's frozen weights
     mergeable: ClassVar[bool] = False
+    #: a token-map module that also takes a ViT's extra tokens (class, registers), each as a 1x1
+    #: map before the ``H * W`` patch tokens (Convpass); otherwise they pass it by
+    takes_extra_tokens: ClassVar[bool] = False
+    #: whether :meth:`aux_losses` returns anything (the model must then add them to its loss)
+    has_aux_losses: ClassVar[bool] = False
 
     @classmethod
     def placements(cls, cfg: dict) -> Sequence[Insertion]:
@@ -167,6 +196,24 @@ class PEFTModule(BaseModule):
         """``(y, norm(y))`` with ``y = self(x, hw_shape)``, for a module followed by a norm."""
         y = self(x, hw_shape)
         return y, norm(y)
+
+    def aux_losses(self) -> Dict[str, torch.Tensor]:
+        """Weighted terms this module adds to the model's loss dict in training (``{'loss_x':
+        scalar}``); summed by name over the modules. None by default."""
+        return {}
+
+    def check_aux_losses_collected(self) -> None:
+        """Refuse a training forward whose :meth:`aux_losses` nobody adds to the loss (call it
+        at the start of ``forward`` in a method with :attr:`has_aux_losses`)."""
+        if (self.training and torch.is_grad_enabled()
+                and not getattr(self, 'aux_losses_collected', False)):
+            raise RuntimeError(
+                f'{type(self).__name__} adds {sorted(self.aux_losses())} to the training loss, but '
+                'nothing collects it: train through an mmengine Runner after `import mmpeft` '
+                '(its AuxLossHook does it), or call mmpeft.models.peft.attach_aux_losses(model) '
+                'on the model whose forward(mode="loss") returns the loss dict (a custom loop '
+                'adds collect_aux_losses(model) to its loss itself and then calls '
+                'attach_aux_losses(model) to say so).')
 
     def defers_to_next_norm(self) -> bool:
         """Whether, as the ``FFN_RESIDUAL`` module of a block, this module is better applied by

@@ -31,6 +31,7 @@ from .freeze import (
                          trainable_table,
                          under_prefixes,
 )
+from .resnet_checkpoint import load_resnet_checkpoint, resnet_layout
 from .swin_checkpoint import (
                          detect_swin_layout,
                          load_swin_checkpoint,
@@ -52,5 +53,5 @@ __all__ = [
     'microsoft_to_mmdet', 'resize_relative_position_tables', 'swin_to_model_layout',
     'to_mmpeft_checkpoint', 'check_int', 'detect_vit_layout', 'load_vit_checkpoint',
     'timm_to_mmseg', 'detect_foundation_layout', 'foundation_to_mmpretrain',
-    'load_foundation_checkpoint'
+    'load_foundation_checkpoint', 'load_resnet_checkpoint', 'resnet_layout'
 ]

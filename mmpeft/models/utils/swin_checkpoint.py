@@ -17,7 +17,9 @@ optional ``backbone.`` or ``module.`` prefix):
 * ``colin-kadaptation``: the mmdet layout plus the CoLin repository's KAdaptation (mmdet 2.x
   detector files).
 * ``mmpeft``: the mmdet layout plus PEFT modules (``mona1``, ``adapter1``, ``adapter``,
-  ``lorand1``, ``qkv.lora_A`` ...: mmpeft's names, which are STAR-MMRotate's), taken as is.
+  ``lorand1``, ``qkv.lora_A`` ...: mmpeft's names, which are STAR-MMRotate's), taken as is;
+  the official CoLin detector files (``colin1``/``colin2``, same names) are of this layout, their
+  duplicated ``project2.upProjection.*`` tensors unused.
 
 Keys outside the backbone (neck, heads) are ignored. Relative position indices and attention masks
 are recomputed by the model and never loaded; output norms ``norm{i}`` are never loaded (they are
@@ -51,7 +53,7 @@ _OUT_NORM = re.compile(r'^norm\d+\.')
 _DERIVED = re.compile(r'(^|\.)(relative_position_index|attn_mask)$')
 _BACKBONE_KEYS = ('stages.', 'patch_embed.', 'absolute_pos_embed', 'peft_shared.')
 _OFFICIAL_ADAPTER = re.compile(r'^(layers\.\d+\.blocks\.\d+\.)(my_module_\d+)(\..+)$')
-_PEFT_KEY = re.compile(r'\.(mona[12]|adapter[12]?|lorand[12])\.|\.lora_[AB]$')
+_PEFT_KEY = re.compile(r'\.(mona[12]|adapter[12]?|lorand[12]|colin[12])\.|\.lora_[AB]$')
 
 
 def is_not_pretrained(key: str) -> bool:
@@ -158,9 +160,15 @@ def resize_relative_position_tables(state: StateDict, model: nn.Module,
     return resized
 
 
+def is_unused_swin_key(key: str) -> bool:
+    """Keys of a Swin file the backbone never uses: the official CoLin code's second copy of
+    each ``project1`` (``colinK.project2.upProjection.*``)."""
+    return '.upProjection.' in key
+
+
 SWIN_FORMAT = CheckpointFormat(
     family='Swin', convert=swin_to_model_layout, adapt=resize_relative_position_tables,
-    not_pretrained=is_not_pretrained)
+    unused=is_unused_swin_key, not_pretrained=is_not_pretrained)
 
 
 def load_swin_checkpoint(model: nn.Module, filename: str,

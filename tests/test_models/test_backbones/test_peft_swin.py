@@ -58,15 +58,24 @@ class Half(nn.Module):
         return 0.5 * x
 
 
+#: sites whose module's output is added (the others replace the tensor)
+ADDED = (Site.FFN_PARALLEL, Site.ATTN_BYPASS, Site.FFN_BYPASS)
+
+
 def reference_block(block, x, hw, site, m):
     """The block written out from the site table, with ``m`` at ``site``."""
     f = {s: (lambda t: t) for s in Site.ALL}
-    f[site] = (lambda t: m(t, hw)) if site != Site.FFN_PARALLEL else f[site]
-    a = f[Site.ATTN_OUT](block.attn(block.norm1(x), hw))
+    f[site] = (lambda t: m(t, hw)) if site not in ADDED else f[site]
+    h = block.norm1(x)
+    a = f[Site.ATTN_OUT](block.attn(h, hw))
     x = x + f[Site.ATTN_OUT_DROPPED](block.drop_path_attn(a))
+    if site == Site.ATTN_BYPASS:
+        x = x + block.drop_path_attn(m(h, hw))
     x = f[Site.ATTN_RESIDUAL](x)
-    out = x + f[Site.FFN_OUT_DROPPED](block.drop_path_ffn(f[Site.FFN_OUT](block.ffn(
-        block.norm2(x)))))
+    h = block.norm2(x)
+    out = x + f[Site.FFN_OUT_DROPPED](block.drop_path_ffn(f[Site.FFN_OUT](block.ffn(h))))
+    if site == Site.FFN_BYPASS:
+        out = out + block.drop_path_ffn(m(h, hw))
     if site == Site.FFN_PARALLEL:
         out = out + m(x, hw)
     return f[Site.FFN_RESIDUAL](out)
@@ -106,7 +115,7 @@ def test_each_site_applies_the_module_where_the_table_says(site):
     with torch.no_grad():
         torch.testing.assert_close(block(x, hw), reference_block(block, x, hw, site, block.toy))
         # and the module matters: without it the result differs
-        without = reference_block(block, x, hw, site, lambda t, _: t if site != Site.FFN_PARALLEL
+        without = reference_block(block, x, hw, site, lambda t, _: t if site not in ADDED
                                   else torch.zeros_like(t))
     assert not torch.allclose(block(x, hw), without)
 
