@@ -1,8 +1,9 @@
 # Mona in every block of a frozen DINOv3 ViT-7B/16 (6.7B parameters) on ViTDet's COCO recipe,
-# blocks recomputed in backward (with_cp). Memory (configs/README.md, measured on the meta
-# device): the frozen ViT is 26.9 GB in fp32 (13.4 GB in bf16), Mona's 43.9M parameters with
-# AdamW's two moments and their gradients 0.7 GB; activations at 1024 px with with_cp fit one
-# 80 GB GPU at 1 image per GPU (batch 64 = 64 GPUs or gradient accumulation), not measured here.
+# blocks recomputed in backward (with_cp). Memory (configs/README.md; parameter and optimizer
+# bytes of this config built on the meta device, activations not measured): the frozen ViT is
+# 26.9 GB in fp32; the 144.6M trained parameters (Mona 44.4M, SimpleFPN and heads) with their
+# gradients and AdamW moments 2.3 GB: about 29 GB of one 80 GB GPU, the rest for activations, one
+# image per GPU.
 _base_ = ['../_base_/mask-rcnn_simplefpn_lsj-100e_coco.py', '../_base_/dinov3_vits.py']
 model = dict(
     data_preprocessor=_base_.dinov3_preprocessor,

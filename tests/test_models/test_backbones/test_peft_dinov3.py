@@ -390,6 +390,7 @@ def test_with_cp_gives_the_same_gradients():
     grads = []
     for model in (plain, cp):
         model.train()
+        torch.manual_seed(1)  # the same dropout masks in Mona
         model(img)[0].square().sum().backward()
         grads.append({n: p.grad for n, p in model.named_parameters() if p.grad is not None})
     assert grads[0].keys() == grads[1].keys() and grads[0]
@@ -415,6 +416,15 @@ def test_released_sizes(arch):
     assert (model.blocks[0].attn.qkv.bias is None) == (arch == 'vit7b16')
     assert hasattr(model.blocks[0].mlp, 'w3') == arch.endswith(('plus', '7b16'))
     assert model.norm.eps == 1e-5 and model.storage_tokens.shape == (1, 4, c)
+
+
+def test_7b_with_mona_counts_of_the_memory_note():
+    """The counts behind configs/README.md's ViT-7B memory note (meta device: no memory)."""
+    with torch.device('meta'):
+        model = PEFTDINOv3(arch='vit7b16', method=dict(type='Mona'), with_cp=True)
+    counts = count_parameters(model)
+    assert counts['frozen'] == 6_716_030_976 and counts['trainable'] == 44_359_680
+    assert counts['trainable'] == 40 * 2 * (133 * 4096 + 9728)
 
 
 def test_settings_and_refusals():
