@@ -12,9 +12,11 @@ from mmpeft.models.utils import count_parameters
 
 from e2e_utils import FAMILIES, TINY_PEFT_DINOV3, train_then_test, write_tiny_dinov3_checkpoint
 
-# beside the tiny backbone, the heads' work is cut for a 2-core CPU (as for DINOv2's run)
+# beside the tiny backbone, the heads' work is cut for a 2-core CPU (as for DINOv2's run), and one
+# training step (2 images, batch 2) is enough
 COCO = dict(FAMILIES['coco'],
             config='foundation/mask-rcnn_dinov3-b-mona_simplefpn_lsj-100e_coco.py',
+            data=dict(FAMILIES['coco']['data'], num_train=2),
             schedule={'train_cfg.max_epochs': 1, 'train_dataloader.dataset.times': 1},
             extra=dict(FAMILIES['coco']['extra'], **{
                 'model.train_cfg.rcnn.sampler.num': 64,
