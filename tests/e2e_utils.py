@@ -67,6 +67,8 @@ def tiny_kind(backbone_type: str) -> str:
         return 'eva02'
     if backbone_type == 'PEFTResNet':
         return 'resnet'
+    if backbone_type == 'PEFTDINOv3':
+        return 'dinov3'
     return 'vit' if backbone_type in ('HSTViT', 'PEFTViT', 'PEFTSAMViT') else 'swin'
 
 
@@ -74,7 +76,8 @@ def tiny_backbone(backbone_type: str):
     """``(overrides, out_channels)`` that shrink a config's backbone of this type for CPU runs."""
     own = {'PEFTViT': (TINY_PEFT_VIT, TINY_VIT_DIMS), 'PEFTSAMViT': (TINY_PEFT_SAM, TINY_VIT_DIMS),
            'PEFTEVA02': (TINY_PEFT_EVA02, TINY_VIT_DIMS),
-           'PEFTResNet': (TINY_RESNET, TINY_RESNET_DIMS)}
+           'PEFTResNet': (TINY_RESNET, TINY_RESNET_DIMS),
+           'PEFTDINOv3': (TINY_PEFT_DINOV3, TINY_VIT_DIMS)}
     if backbone_type in own:
         return own[backbone_type]
     return {'vit': (TINY_HST, TINY_HST_DIMS), 'swin': (TINY_SWIN, TINY_DIMS)}[
@@ -123,7 +126,8 @@ def random_weights(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
 def write_tiny_checkpoint(backbone_type: str, path: str) -> str:
     """The tiny pretrained file that fits :func:`tiny_backbone` of ``backbone_type``."""
     writer = {'vit': write_tiny_vit_checkpoint, 'swin': write_tiny_swin_checkpoint,
-              'eva02': write_tiny_eva02_checkpoint, 'resnet': write_tiny_resnet_checkpoint}
+              'eva02': write_tiny_eva02_checkpoint, 'resnet': write_tiny_resnet_checkpoint,
+              'dinov3': write_tiny_dinov3_checkpoint}
     return writer[tiny_kind(backbone_type)](path)
 
 
@@ -429,3 +433,66 @@ def write_tiny_eva02_checkpoint(path: str, seed: int = 0) -> str:
     torch.save({'model': eva02_official_state(model)}, path)
     return path
 
+
+
+# ------------------------------------------------------------------ DINOv3 (PEFTDINOv3)
+# a tiny DINOv3 (patch 16, 4 storage tokens, rotary positions, MLP FFN): one 48-channel map after
+# block 3 through the final norm, loaded from a file in DINOv3's released layout
+TINY_DINOV3_ARCH = dict(embed_dims=48, num_layers=4, num_heads=3, ffn_ratio=4)
+TINY_PEFT_DINOV3 = dict(arch=TINY_DINOV3_ARCH, out_indices=(3, ), drop_path_rate=0.1)
+
+
+def dinov3_official_state(arch: dict, seed: int = 0, scale: float = 0.2,
+                          local_cls_norm: bool = False) -> Dict[str, torch.Tensor]:
+    """A random state dict in the layout of DINOv3's released ``.pth`` files, shapes from the
+    official formulas: ``cls_token`` (1, 1, C), ``storage_tokens`` (1, 4, C), ``mask_token``
+    (1, C), ``patch_embed.proj``, ``rope_embed.periods`` (D/4; here bfloat16-rounded
+    ``100 ** (4 m / D)`` scaled by random factors in [1, 1.2), so that recomputed periods give
+    other features), per block ``norm1``, ``attn.qkv.{weight, bias, bias_mask}`` (the mask 1 on
+    q and v, 0 on k; no bias with ``qkv_bias=False``), ``attn.proj``, ``ls1.gamma``, ``norm2``,
+    ``mlp.fc1/fc2`` (MLP) or ``mlp.w1/w2/w3`` (SwiGLU), ``ls2.gamma``, ``norm``, and with
+    ``local_cls_norm`` the 7B's training-only norm. Layer scales are O(1) (random), not 1e-5,
+    so that every block matters in a comparison."""
+    g = torch.Generator().manual_seed(seed)
+
+    def rand(*shape):
+        return torch.randn(*shape, generator=g) * scale
+
+    c, heads = arch['embed_dims'], arch['num_heads']
+    hidden = int(c * arch['ffn_ratio'])
+    swiglu = arch.get('ffn_type', 'mlp') == 'swiglu'
+    if swiglu:
+        d, align = int(hidden * 2 / 3), arch.get('swiglu_align', 8)
+        hidden = (d + align - 1) // align * align
+    head_dims = c // heads
+    periods = (100.**(torch.arange(head_dims // 4) * 4 / head_dims)).bfloat16().float()
+    state = {'cls_token': rand(1, 1, c), 'storage_tokens': rand(1, 4, c),
+             'mask_token': torch.zeros(1, c), 'patch_embed.proj.weight': rand(c, 3, 16, 16),
+             'patch_embed.proj.bias': rand(c),
+             'rope_embed.periods': periods * (1 + 0.2 * torch.rand(head_dims // 4, generator=g)),
+             'norm.weight': 1 + rand(c), 'norm.bias': rand(c)}
+    if local_cls_norm:
+        state.update({'local_cls_norm.weight': 1 + rand(c), 'local_cls_norm.bias': rand(c)})
+    for i in range(arch['num_layers']):
+        p = f'blocks.{i}.'
+        state.update({p + 'norm1.weight': 1 + rand(c), p + 'norm1.bias': rand(c),
+                      p + 'attn.qkv.weight': rand(3 * c, c), p + 'attn.proj.weight': rand(c, c),
+                      p + 'attn.proj.bias': rand(c), p + 'ls1.gamma': 1 + rand(c),
+                      p + 'norm2.weight': 1 + rand(c), p + 'norm2.bias': rand(c),
+                      p + 'ls2.gamma': 1 + rand(c)})
+        if arch.get('qkv_bias', True):
+            state[p + 'attn.qkv.bias'] = rand(3 * c)
+            state[p + 'attn.qkv.bias_mask'] = torch.cat(
+                [torch.ones(c), torch.zeros(c), torch.ones(c)])
+        names = (('w1', hidden, c), ('w2', hidden, c), ('w3', c, hidden)) if swiglu else (
+            ('fc1', hidden, c), ('fc2', c, hidden))
+        for name, out_f, in_f in names:
+            state[f'{p}mlp.{name}.weight'] = rand(out_f, in_f)
+            state[f'{p}mlp.{name}.bias'] = rand(out_f)
+    return state
+
+
+def write_tiny_dinov3_checkpoint(path: str, seed: int = 0) -> str:
+    """A ``TINY_PEFT_DINOV3`` 'pretrained' file in DINOv3's released layout (flat)."""
+    torch.save(dinov3_official_state(TINY_DINOV3_ARCH, seed), path)
+    return path

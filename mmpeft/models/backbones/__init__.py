@@ -4,6 +4,7 @@ from .base import PEFTBackboneMixin
 from .hst_vit import HSTViT
 from .lora_swin import LoRandSwinTransformer, LoRASwinTransformer
 from .mona_swin import MonaSwinTransformer
+from .peft_dinov3 import PEFTDINOv3
 from .peft_eva02 import PEFTEVA02
 from .peft_resnet import PEFTBottleneck, PEFTResNet
 from .peft_swin import PEFTSwinBlock, PEFTSwinBlockSequence, PEFTSwinTransformer, SwinBackboneMixin
@@ -15,5 +16,6 @@ __all__ = [
     'AdapterSwinTransformer', 'AdaptFormerSwinTransformer', 'PEFTBackboneMixin', 'HSTViT',
     'LoRASwinTransformer', 'LoRandSwinTransformer', 'MonaSwinTransformer', 'PEFTSwinBlock',
     'PEFTSwinBlockSequence', 'PEFTSwinTransformer', 'SwinBackboneMixin', 'PlainSwinTransformer',
-    'VPTSwin', 'PEFTSAMViT', 'PEFTViT', 'PEFTViTLayer', 'PEFTEVA02', 'PEFTBottleneck', 'PEFTResNet'
+    'VPTSwin', 'PEFTSAMViT', 'PEFTViT', 'PEFTViTLayer', 'PEFTEVA02', 'PEFTBottleneck', 'PEFTResNet',
+    'PEFTDINOv3'
 ]

@@ -21,25 +21,24 @@ official table on every square grid, and its per-axis form on the others (which 
 never builds).
 """
 import importlib
-from functools import partial
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
-import torch.nn as nn
 from mmengine.logging import MMLogger
 
 from mmpeft.models.utils import CheckpointMismatchError, check_int, convert_module
 from mmpeft.models.utils.foundation_checkpoint import EVA02_LAYOUTS
 from mmpeft.registry import register_model
 
-from .peft_vit import ClassTokenViTMixin, ViTBlockMixin, mmpretrain_vit_modules
+from .peft_vit import ClassTokenViTMixin, ViTBlockMixin, keep_k_bias_zero, mmpretrain_vit_modules
+from .rotary import GridRotaryEmbedding
 
 mmpretrain_vit_modules()  # mmpretrain.models as a bare package when torchvision is missing
 _eva02 = importlib.import_module('mmpretrain.models.backbones.vit_eva02')
 EVA02Layer = _eva02.EVA02EndcoderLayer
 
 
-class EVA02RotaryEmbedding(nn.Module):
+class EVA02RotaryEmbedding(GridRotaryEmbedding):
     """EVA-02's 2-D rotary position embedding of the patch tokens, for any ``(H, W)`` grid.
 
     Each head's channels are split in halves, the first rotated by the row, the second by the
@@ -57,14 +56,9 @@ class EVA02RotaryEmbedding(nn.Module):
     """
 
     def __init__(self, head_dims: int, pt_seq_len: int = 16, theta: float = 10000.) -> None:
-        super().__init__()
-        self.head_dims = check_int('EVA02RotaryEmbedding', 'head_dims', head_dims, 4)
-        if head_dims % 4:
-            raise ValueError(f'EVA02RotaryEmbedding: head_dims must be a multiple of 4 (a channel '
-                             f'pair per frequency, half the channels per axis), got {head_dims}')
+        super().__init__(head_dims)
         self.pt_seq_len = check_int('EVA02RotaryEmbedding', 'pt_seq_len', pt_seq_len, 1)
         self.theta = float(theta)
-        self._cache: Dict[tuple, Tuple[torch.Tensor, torch.Tensor]] = {}
 
     def axis_angles(self, n: int, device: torch.device) -> torch.Tensor:
         """``(n, head_dims / 2)`` angles of one axis of ``n`` patches (each frequency twice)."""
@@ -73,40 +67,18 @@ class EVA02RotaryEmbedding(nn.Module):
         t = torch.arange(n, device=device) / n * self.pt_seq_len
         return torch.outer(t, freqs).repeat_interleave(2, dim=-1)
 
-    def table(self, hw_shape: Sequence[int],
-              device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
-        """``(cos, sin)``, each ``(H * W, head_dims)``, rows in raster order."""
-        h, w = int(hw_shape[0]), int(hw_shape[1])
-        key = (h, w, device)
-        if key not in self._cache:
-            dim = self.head_dims // 2
-            with torch.inference_mode(False):  # usable by later forwards with autograd too
-                angles = torch.cat([
-                    self.axis_angles(h, device)[:, None].expand(h, w, dim),
-                    self.axis_angles(w, device)[None].expand(h, w, dim)],
-                    dim=-1).reshape(h * w, -1)
-                self._cache = {key: (angles.cos(), angles.sin())}
-        return self._cache[key]
+    def angles(self, h: int, w: int, device: torch.device) -> torch.Tensor:
+        dim = self.head_dims // 2
+        return torch.cat([self.axis_angles(h, device)[:, None].expand(h, w, dim),
+                          self.axis_angles(w, device)[None].expand(h, w, dim)],
+                         dim=-1).reshape(h * w, -1)
 
-    def forward(self, x: torch.Tensor, hw_shape: Sequence[int]) -> torch.Tensor:
-        """Rotate ``x`` (``(..., H * W, head_dims)``, the patch tokens of q or k)."""
-        h, w = int(hw_shape[0]), int(hw_shape[1])
-        if x.shape[-2] != h * w or x.shape[-1] != self.head_dims:
-            raise ValueError(f'EVA02RotaryEmbedding: expected (..., {h * w}, {self.head_dims}) '
-                             f'for the {h}x{w} grid, got {tuple(x.shape)}')
-        cos, sin = self.table((h, w), x.device)
+    def partner(self, x: torch.Tensor) -> torch.Tensor:
         pairs = x.unflatten(-1, (-1, 2))
-        rotated = torch.stack([-pairs[..., 1], pairs[..., 0]], dim=-1).flatten(-2)
-        return x * cos + rotated * sin
+        return torch.stack([-pairs[..., 1], pairs[..., 0]], dim=-1).flatten(-2)
 
     def extra_repr(self) -> str:
         return f'head_dims={self.head_dims}, pt_seq_len={self.pt_seq_len}, theta={self.theta:g}'
-
-
-def _zero_rows(grad: torch.Tensor, start: int, stop: int) -> torch.Tensor:
-    grad = grad.clone()
-    grad[start:stop] = 0
-    return grad
 
 
 class PEFTEVA02Layer(ViTBlockMixin, EVA02Layer):
@@ -177,12 +149,9 @@ class PEFTEVA02(ClassTokenViTMixin, _eva02.ViTEVA02):
         self.num_table_extra = self.num_extra_tokens
         head_dims = self.embed_dims // self.num_heads
         self.rope = EVA02RotaryEmbedding(head_dims, rope_pt_seq_len, rope_theta)
-        width = self.embed_dims
         for layer in self.layers:
             layer.attn.rope = self.rope
-            bias = layer.attn.qkv.bias
-            if bias is not None:
-                bias.register_hook(partial(_zero_rows, start=width, stop=2 * width))
+            keep_k_bias_zero(layer.attn.qkv)
         self.setup_peft(method, trainable, with_cp, self.num_extra_tokens)
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:

@@ -27,7 +27,7 @@ rotary positions) is :class:`~mmpeft.models.backbones.peft_eva02.PEFTEVA02`, on 
 import importlib
 import inspect
 import math
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Optional, Sequence, Tuple
 
 import torch
@@ -124,6 +124,20 @@ def split_pos_table(table: torch.Tensor) -> Optional[Tuple[torch.Tensor, torch.T
             grid = table[:, extra:].reshape(1, side, side, -1).permute(0, 3, 1, 2)
             return table[:, :extra], grid
     return None
+
+
+def _zero_rows(grad: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    grad = grad.clone()
+    grad[start:stop] = 0
+    return grad
+
+
+def keep_k_bias_zero(qkv: nn.Linear) -> None:
+    """Give the k rows of a packed q/k/v bias no gradient (models whose k has no bias, such as
+    EVA-02 and DINOv3, hold zeros there), so that they stay zero when the ViT trains."""
+    if qkv.bias is not None:
+        width = qkv.out_features // 3
+        qkv.bias.register_hook(partial(_zero_rows, start=width, stop=2 * width))
 
 
 # ---------------------------------------------------------------------------------- layers

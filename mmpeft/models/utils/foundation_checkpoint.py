@@ -27,10 +27,16 @@ first):
   ``ln1``. The masked-modelling head (``lm_head``, ``mask_token``) and the rotary tables
   (``freqs_cos`` / ``freqs_sin``, recomputed by the backbone for every grid) are unused;
 * ``mmpretrain-eva02``: mmpretrain's converted EVA-02 (``layers.N.norm1``, ``mlp.w12``, ...) and
-  mmpeft's EVA-02 checkpoints.
+  mmpeft's EVA-02 checkpoints;
+* ``dinov3``: DINOv3's released ViTs (``dinov3_vit*16*_pretrain_*.pth``: ``cls_token``,
+  ``storage_tokens``, ``rope_embed.periods``, ``blocks.N.{norm1, attn.qkv, attn.proj, ls1.gamma,
+  norm2, mlp.fc1/fc2 or mlp.w1/w2/w3, ls2.gamma}``, ``norm``), which the DINOv3 backbone keeps
+  under their own names, and mmpeft's DINOv3 checkpoints. The q/k/v bias is stored with a mask
+  (``attn.qkv.bias_mask``, 0 on k): it is folded in (``bias * bias_mask``). ``mask_token`` is
+  unused (and, for the backbone, ``local_cls_norm``).
 
-A backbone names the layouts it loads (:data:`VIT_LAYOUTS`, :data:`EVA02_LAYOUTS`); a file of
-another one is refused by name.
+A backbone names the layouts it loads (:data:`VIT_LAYOUTS`, :data:`EVA02_LAYOUTS`,
+:data:`DINOV3_LAYOUTS`); a file of another one is refused by name.
 
 The backbone adapts the position table (grid size, class-token row) and names what else it does
 not use; :func:`load_foundation_checkpoint` then applies the checks of
@@ -103,12 +109,17 @@ UNUSED = re.compile(r'^(text|visual_proj|head|fc_norm|pre_logits|mask_token|prom
 VIT_LAYOUTS = ('dinov2', 'timm', 'openai-clip', 'mmpretrain-clip', 'sam', 'mmpretrain')
 #: the layouts of the EVA-02 backbone
 EVA02_LAYOUTS = ('eva02', 'mmpretrain-eva02')
+#: the layouts of the DINOv3 backbone
+DINOV3_LAYOUTS = ('dinov3', )
 _LAYOUT_BACKBONE = dict(dict.fromkeys(VIT_LAYOUTS, 'PEFTViT'), sam='PEFTSAMViT',
-                        **dict.fromkeys(EVA02_LAYOUTS, 'PEFTEVA02'))
+                        **dict.fromkeys(EVA02_LAYOUTS, 'PEFTEVA02'), dinov3='PEFTDINOv3')
+_BIAS_MASK = re.compile(r'^(blocks\.\d+\.attn\.qkv)\.bias_mask$')
 
 
 def detect_foundation_layout(state: StateDict) -> str:
     """The layout of a prefix-free state dict (see the module docstring), or ``'unknown'``."""
+    if 'storage_tokens' in state or 'rope_embed.periods' in state:
+        return 'dinov3'  # before DINOv2: same block names, a mask token too
     if any(k.startswith('image_encoder.') for k in state):
         return 'sam'
     if 'visual.conv1.weight' in state or 'visual.class_embedding' in state:
@@ -189,8 +200,34 @@ def eva02_to_mmpretrain(state: StateDict) -> StateDict:
     return out
 
 
+def dinov3_fold_bias_mask(state: StateDict) -> StateDict:
+    """DINOv3's masked q/k/v bias folded in: ``attn.qkv.bias`` becomes ``bias * bias_mask``
+    (the effective bias of the official ``LinearKMaskedBias``), the masks are dropped.
+
+    Raises:
+        CheckpointMismatchError: a mask without its bias, of another shape, or not finite.
+    """
+    out = OrderedDict((k, v) for k, v in state.items() if not _BIAS_MASK.match(k))
+    for key, mask in state.items():
+        m = _BIAS_MASK.match(key)
+        if not m:
+            continue
+        bias = state.get(f'{m.group(1)}.bias')
+        if not torch.isfinite(mask).all():
+            raise CheckpointMismatchError(f'DINOv3 checkpoint: {key} is not finite (an '
+                                          'uninitialised mask?)')
+        if bias is None or bias.shape != mask.shape:
+            raise CheckpointMismatchError(
+                f'DINOv3 checkpoint: {key} {tuple(mask.shape)} has no q/k/v bias of its shape '
+                f'({m.group(1)}.bias: {None if bias is None else tuple(bias.shape)}): an '
+                'incomplete file?')
+        out[f'{m.group(1)}.bias'] = bias * mask.to(bias.dtype)
+    return out
+
+
 def foundation_to_mmpretrain(state: StateDict) -> Tuple[StateDict, str]:
-    """Bring a prefix-free state dict into mmpretrain's layout. Returns ``(state, layout)``."""
+    """Bring a prefix-free state dict into mmpretrain's layout (DINOv3's: its own, the bias
+    mask folded in). Returns ``(state, layout)``."""
     layout = detect_foundation_layout(state)
     if layout == 'openai-clip':
         state = openai_clip_to_mmpretrain(state)
@@ -198,6 +235,8 @@ def foundation_to_mmpretrain(state: StateDict) -> Tuple[StateDict, str]:
         state = _clip_vision(state, strip_prefix(state, 'visual.'))
     elif layout == 'eva02':
         state = eva02_to_mmpretrain(state)
+    elif layout == 'dinov3':
+        state = dinov3_fold_bias_mask(state)
     elif layout in ('sam', 'dinov2', 'timm'):
         encoder = strip_prefix(state, 'image_encoder.')  # SAM: the rest is unused
         rest = [(k, v) for k, v in state.items() if not k.startswith('image_encoder.')]
@@ -230,8 +269,8 @@ def load_foundation_checkpoint(model: torch.nn.Module, filename: str, *,
                                unused: Optional[Callable[[str], bool]] = None,
                                layouts: Optional[Sequence[str]] = None,
                                **kwargs) -> LoadReport:
-    """Load a DINOv2, timm, CLIP, SAM, EVA-02 or mmpretrain-layout file into a foundation-ViT
-    backbone.
+    """Load a DINOv2, timm, CLIP, SAM, EVA-02, DINOv3 or mmpretrain-layout file into a
+    foundation-ViT backbone.
 
     Args:
         adapt: ``adapt(state, model, logger)``, the backbone's own resizing of the converted
