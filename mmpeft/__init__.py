@@ -5,14 +5,14 @@ compatibility layer (:mod:`mmpeft.compat`), registers every mmpeft module in the
 mmrotate scopes and adds mmpeft's default hooks to every runner (:mod:`mmpeft.engine.runner`).
 
 Layers, each importing only the ones before it: ``compat`` -> ``registry`` -> ``models``
-(``utils`` -> ``peft`` -> ``backbones``) -> ``engine``; ``testing`` (synthetic datasets) stands
-apart. Nothing here imports ``tools/``.
+(``utils`` -> ``peft`` -> ``backbones``) -> ``datasets`` -> ``evaluation`` -> ``engine``;
+``testing`` (synthetic datasets) stands apart. Nothing here imports ``tools/``.
 """
 from . import compat
 
 compat.apply_all()
 
-from . import engine, models  # noqa: E402,F401  (registers modules)
+from . import datasets, engine, evaluation, models  # noqa: E402,F401  (registers modules)
 
 engine.add_default_hooks()
 

@@ -14,7 +14,7 @@ from e2e_utils import REPO
 PACKAGE = osp.join(REPO, 'mmpeft')
 LAYERS = ['mmpeft.compat', 'mmpeft.registry', 'mmpeft.models.utils', 'mmpeft.models.peft',
           'mmpeft.models.backbones', 'mmpeft.models.necks', 'mmpeft.models.rotated',
-          'mmpeft.engine']
+          'mmpeft.datasets', 'mmpeft.evaluation', 'mmpeft.engine']
 APART = ['mmpeft.testing']
 
 

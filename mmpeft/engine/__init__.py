@@ -1,7 +1,10 @@
-"""Training-time components: hooks, runner-level checkpoint handling."""
-from . import hooks  # noqa: F401  (registers the hooks)
+"""Training-time components: hooks, runner-level checkpoint handling, sliding-window loops."""
+from . import hooks, sliding_window  # noqa: F401  (registers the hooks and loops)
 from .hooks import CheckpointLoadHook, FreezeBackboneHook, TrainableCheckpointHook
 from .runner import add_default_hooks
+from .sliding_window import (SlidingWindowTestLoop, SlidingWindowValLoop, predict_sliding,
+                             predict_windows, window_layout)
 
 __all__ = ['CheckpointLoadHook', 'FreezeBackboneHook', 'TrainableCheckpointHook',
-           'add_default_hooks']
+           'SlidingWindowTestLoop', 'SlidingWindowValLoop', 'add_default_hooks', 'predict_sliding',
+           'predict_windows', 'window_layout']

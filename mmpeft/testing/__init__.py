@@ -10,6 +10,7 @@ from .synthetic import (
                         FORMATS,
                         PALETTE,
                         SHAPES,
+                        STAR_DEFAULT_CLASSES,
                         VOC_CLASSES,
                         VOC_DEFAULT_CLASSES,
                         class_color,
@@ -18,6 +19,7 @@ from .synthetic import (
                         make_coco,
                         make_dataset,
                         make_dota,
+                        make_star,
                         make_voc,
 )
 
@@ -25,5 +27,5 @@ __all__ = [
     'COCO_CLASSES', 'VOC_CLASSES', 'VOC_DEFAULT_CLASSES', 'DOTA_CLASSES', 'DOTA_DEFAULT_CLASSES',
     'ADE20K_LABELS', 'ADE20K_DEFAULT_LABELS', 'ADE20K_BACKGROUND_LABEL', 'ADE20K_IGNORE_LABEL',
     'PALETTE', 'SHAPES', 'FORMATS', 'class_color', 'class_shape', 'make_coco', 'make_ade20k',
-    'make_voc', 'make_dota', 'make_dataset'
+    'make_voc', 'make_dota', 'make_dataset', 'STAR_DEFAULT_CLASSES', 'make_star'
 ]
