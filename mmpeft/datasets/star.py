@@ -1,4 +1,4 @@
-"""STAR (arXiv 2406.09410): 48-class rotated-box scene graph dataset, detection part, for mmrotate 1.x.
+"""STAR (arXiv 2406.09410), the rotated-box detection part, for mmrotate 1.x.
 
 The annotations are DOTA-v1 style (one ``.txt`` per ``.png``, lines ``x1 y1 ... x4 y4 class
 difficulty``), so :class:`STARDataset` is mmrotate's ``DOTADataset`` with STAR's classes and
@@ -10,7 +10,7 @@ from mmrotate.datasets import DOTADataset
 
 from mmpeft.registry import register_rotated
 
-#: The 48 STAR classes; a label is the index in this tuple (STAR-MMRotate ``mmrotate/datasets/star.py``).
+#: The 48 STAR classes; a label is its index here (STAR-MMRotate ``mmrotate/datasets/star.py``).
 STAR_CLASSES: Tuple[str, ...] = (
     'ship', 'boat', 'crane', 'goods_yard', 'tank', 'storehouse', 'breakwater', 'dock', 'airplane',
     'boarding_bridge', 'runway', 'taxiway', 'terminal', 'apron', 'gas_station', 'truck', 'car',

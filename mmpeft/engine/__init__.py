@@ -2,8 +2,13 @@
 from . import hooks, sliding_window  # noqa: F401  (registers the hooks and loops)
 from .hooks import CheckpointLoadHook, FreezeBackboneHook, TrainableCheckpointHook
 from .runner import add_default_hooks
-from .sliding_window import (SlidingWindowTestLoop, SlidingWindowValLoop, predict_sliding,
-                             predict_windows, window_layout)
+from .sliding_window import (
+                             SlidingWindowTestLoop,
+                             SlidingWindowValLoop,
+                             predict_sliding,
+                             predict_windows,
+                             window_layout,
+)
 
 __all__ = ['CheckpointLoadHook', 'FreezeBackboneHook', 'TrainableCheckpointHook',
            'SlidingWindowTestLoop', 'SlidingWindowValLoop', 'add_default_hooks', 'predict_sliding',

@@ -16,8 +16,9 @@ Config::
     val_cfg = dict(type='SlidingWindowValLoop', window=1024, overlap=200)
 """
 import math
+import os.path as osp
 import time
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -112,18 +113,39 @@ def predict_sliding(model: torch.nn.Module, path: str, window: int = 1024, overl
 
 class _SlidingWindowMixin:
     """Replaces the model call of a val / test iteration by :func:`predict_sliding` on each
-    whole image of the batch."""
+    whole image of the batch.
+
+    Args:
+        window, overlap, min_cover, batch_size, iou_thr, pad_size_divisor: As
+            :func:`predict_sliding` (defaults: STAR-MMRotate's crop inference).
+        log_every: Log the progress through an image every this many windows (0: never).
+        npy_dir: Read each image's pixels from ``<npy_dir>/<image name>.npy`` (memory-mapped:
+            only the windows are read, see ``tools/dataset_converters/images_to_npy.py``)
+            instead of decoding the image file.
+    """
 
     _step = 'test_step'
 
-    def _setup(self, window: int, overlap: int, min_cover: float, batch_size: int,
-               iou_thr: float, pad_size_divisor: int, log_every: int) -> None:
+    def __init__(self, runner, dataloader, evaluator, fp16: bool = False, window: int = 1024,
+                 overlap: int = 200, min_cover: float = 0.6, batch_size: int = 4,
+                 iou_thr: float = 0.4, pad_size_divisor: int = 64, log_every: int = 50,
+                 npy_dir: Optional[str] = None) -> None:
+        super().__init__(runner, dataloader, evaluator, fp16=fp16)
         if window < 32 or not 0 <= overlap < window:
             raise ValueError(f'need window >= 32 and 0 <= overlap < window, got {window}, '
                              f'{overlap}')
+        if npy_dir is not None and not osp.isdir(npy_dir):
+            raise FileNotFoundError(f'npy_dir is not a folder: {npy_dir}')
+        self.npy_dir = npy_dir
         self.window_cfg = dict(window=window, overlap=overlap, min_cover=min_cover,
                                batch_size=batch_size, iou_thr=iou_thr,
                                pad_size_divisor=pad_size_divisor, log_every=log_every)
+
+    def pixels_of(self, img_path: str) -> str:
+        """The file the pixels of ``img_path`` are read from."""
+        if self.npy_dir is None:
+            return img_path
+        return osp.join(self.npy_dir, osp.splitext(osp.basename(img_path))[0] + '.npy')
 
     def predict_batch(self, data_batch: dict) -> Sequence:
         samples = data_batch['data_samples']
@@ -132,8 +154,8 @@ class _SlidingWindowMixin:
                 raise ValueError('the sliding-window loops need img_path in each data sample '
                                  '(PackDetInputs meta_keys)')
             sample.pred_instances = predict_sliding(
-                self.runner.model, sample.img_path, step=self._step, fp16=self.fp16,
-                **self.window_cfg)
+                self.runner.model, self.pixels_of(sample.img_path), step=self._step,
+                fp16=self.fp16, **self.window_cfg)
         return samples
 
     @torch.no_grad()
@@ -151,26 +173,9 @@ class SlidingWindowTestLoop(_SlidingWindowMixin, TestLoop):
     """``TestLoop`` over whole images, predicted by :func:`predict_sliding` (STAR-MMRotate's
     defaults: 1024 windows, overlap 200, > 60 % covered, 4 per forward, NMS IoU 0.4, /64)."""
 
-    def __init__(self, runner, dataloader, evaluator, fp16: bool = False, window: int = 1024,
-                 overlap: int = 200, min_cover: float = 0.6, batch_size: int = 4,
-                 iou_thr: float = 0.4, pad_size_divisor: int = 64,
-                 log_every: int = 50) -> None:
-        super().__init__(runner, dataloader, evaluator, fp16=fp16)
-        self._setup(window, overlap, min_cover, batch_size, iou_thr, pad_size_divisor,
-                    log_every)
-
 
 @register_loop
 class SlidingWindowValLoop(_SlidingWindowMixin, ValLoop):
     """``ValLoop`` counterpart of :class:`SlidingWindowTestLoop` (uses ``val_step``)."""
 
     _step = 'val_step'
-
-    def __init__(self, runner, dataloader, evaluator, fp16: bool = False, window: int = 1024,
-                 overlap: int = 200, min_cover: float = 0.6, batch_size: int = 4,
-                 iou_thr: float = 0.4, pad_size_divisor: int = 64,
-                 log_every: int = 50) -> None:
-        super().__init__(runner, dataloader, evaluator, fp16=fp16)
-        self._setup(window, overlap, min_cover, batch_size, iou_thr, pad_size_divisor,
-                    log_every)
-

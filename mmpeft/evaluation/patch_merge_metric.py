@@ -8,7 +8,7 @@ evaluation (``eval_rbbox_map``, VOC07 11-point AP at IoU 0.5 by default).
 """
 import os.path as osp
 from collections import defaultdict
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import torch

@@ -136,3 +136,17 @@ def test_windows_of_a_larger_image_equal_single_window_inference(images, tiny_mo
     # every merged box is one of a window's boxes moved by that window's corner
     centres = merged.bboxes.tensor[:, :2]
     assert centres[:, 0].max() > 64 and centres[:, 1].max() > 64
+
+
+def test_npy_copy_gives_the_same_prediction(images, tiny_model, tmp_path):
+    """tools/dataset_converters/images_to_npy.py writes what cv2 decodes; windows memory-mapped
+    from it give exactly the PNG path's detections."""
+    from e2e_utils import python_tool
+    out = python_tool('dataset_converters/images_to_npy.py', osp.dirname(images['large']),
+                      str(tmp_path / 'npy'))
+    assert out.returncode == 0 and '[1/1] S5000: 160 x 128' in out.stdout, out.stderr
+    kw = dict(window=64, overlap=16, pad_size_divisor=32)
+    png = predict_sliding(tiny_model, images['large'], **kw)
+    npy = predict_sliding(tiny_model, str(tmp_path / 'npy' / 'S5000.npy'), **kw)
+    assert torch.equal(png.bboxes.tensor, npy.bboxes.tensor)
+    assert torch.equal(png.scores, npy.scores) and torch.equal(png.labels, npy.labels)

@@ -1,7 +1,8 @@
 """STAR end to end: synthetic STAR scenes are cut into patches by tools/dataset_converters/
 star_split.py, the STAR H2RBox-v2 Mona config (shrunk to a tiny Swin) trains on the patches through
-tools/train.py, and tools/test.py scores the whole test scenes with the sliding-window loop
-(windows read from the files, merged by class-agnostic NMS) and mmrotate's DOTAMetric."""
+tools/train.py, validating on the whole test scenes (sliding windows read from the PNG files,
+merged by class-agnostic NMS, mmrotate's DOTAMetric), and tools/test.py scores them again from
+.npy copies (tools/dataset_converters/images_to_npy.py; memory-mapped windows): the same mAP."""
 import os.path as osp
 import re
 
@@ -16,7 +17,8 @@ WINDOW, OVERLAP = 128, 25  # the recipe's 1024 / 200, scaled by 1/8
 # scenes of 256 x 192 (6 windows each) with objects of the same pixel sizes
 DATA = dict(num_train=16, num_val=2, img_size=SIZE, test_img_size=(256, 192),
             classes=('airplane', 'ship'), num_objects=(1, 3), size_range=(0.3, 0.5))
-SCHEDULE = {'train_cfg.max_epochs': 2, 'train_cfg.val_begin': 100}
+# validation after the last epoch: the loop decodes the scenes' PNG files
+SCHEDULE = {'train_cfg.max_epochs': 2, 'train_cfg.val_interval': 2}
 EXTRA = {
     'randomness': dict(seed=0),
     'optim_wrapper.optimizer.lr': 1e-3,
@@ -51,11 +53,20 @@ def test_star_split_train_and_whole_scene_test(tmp_path, clean_mmengine_globals)
     assert train.returncode == 0, log[-5000:]
     assert re.search(r'Epoch\(train\) \[2\]\[8/8\].*loss_symmetry_ss: [0-9.]+', log), log[-3000:]
 
+    val_map = [float(v) for v in re.findall(r'dota/mAP: ([0-9.]+)', log)]
+    assert len(val_map) == 1, log[-3000:]
+    assert len(re.findall(r'S500[01]\.png: 6/6 windows', log)) == 2, log[-3000:]
+
+    npy_dir = str(tmp_path / 'npy')
+    conv = python_tool('dataset_converters/images_to_npy.py', osp.join(root, 'test', 'images'),
+                       npy_dir)
+    assert conv.returncode == 0 and '[2/2] S5001: 256 x 192' in conv.stdout, conv.stderr
     test = python_tool('test.py', cfg_file, osp.join(work, 'epoch_2.pth'), '--work-dir',
-                       str(tmp_path / 'test'))
+                       str(tmp_path / 'test'), '--cfg-options', f'test_cfg.npy_dir={npy_dir}')
     out = test.stdout + test.stderr
     assert test.returncode == 0, out[-5000:]
-    assert len(re.findall(r'S500[01]\.png: 6/6 windows', out)) == 2, out[-3000:]
+    assert len(re.findall(r'S500[01]\.npy: 6/6 windows', out)) == 2, out[-3000:]
     metrics = metrics_from_log(out)
     assert metrics.get('dota/mAP', 0) > 0, (metrics, out[-3000:])
+    assert metrics['dota/mAP'] == val_map[0]
     print(f"STAR tiny Mona, whole-scene rotated mAP: {metrics['dota/mAP']}")
