@@ -59,7 +59,8 @@ def predict_crop(model, pixels: np.ndarray):
     with torch.no_grad():
         pred = model.test_step(dict(inputs=[data['inputs']],
                                     data_samples=[data['data_samples']]))[0].pred_instances
-    return pred.bboxes.tensor, pred.scores, pred.labels
+    boxes = pred.bboxes.tensor if hasattr(pred.bboxes, 'tensor') else pred.bboxes
+    return boxes, pred.scores, pred.labels
 
 
 def test_window_layout_is_the_references():
