@@ -4,7 +4,8 @@
 image split do (``get_sliding_window``): a window of ``size`` every ``size - overlap`` pixels, the
 last one of a row / column moved back to end at the image border, and only windows that the image
 covers by more than ``min_cover`` of their area kept. :class:`WindowReader` reads one window at a
-time: from a ``.npy`` file through a memory map (only the window's pages are read), from any other
+time: from a ``.npy`` file through a memory map (only the window's pages are read, and unmapped
+after the copy), from any other
 image file once decoded as uint8 (what ``cv2.imread`` needs: ``H x W x 3`` bytes, never a float
 copy of the whole image).
 """
@@ -64,7 +65,8 @@ class WindowReader:
         if not osp.isfile(path):
             raise FileNotFoundError(f'image not found: {path}')
         self.path = path
-        if path.endswith('.npy'):
+        self.memory_mapped = path.endswith('.npy')
+        if self.memory_mapped:
             img = np.load(path, mmap_mode='r')
         else:
             img = cv2.imread(path, cv2.IMREAD_COLOR)
@@ -73,8 +75,8 @@ class WindowReader:
         if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
             raise ValueError(f'{path}: expected an (H, W, 3) uint8 image, got '
                              f'{img.shape} {img.dtype}')
-        self.image = img
         self.height, self.width = int(img.shape[0]), int(img.shape[1])
+        self.image = None if self.memory_mapped else img
 
     def read(self, window: Sequence[int], pad_value: Optional[Sequence[int]] = None) -> np.ndarray:
         """The pixels of ``window = (x0, y0, x1, y1)``; with ``pad_value`` (one value per channel)
@@ -83,7 +85,10 @@ class WindowReader:
         if x0 < 0 or y0 < 0 or x0 >= self.width or y0 >= self.height or x1 <= x0 or y1 <= y0:
             raise ValueError(f'window {window} does not start inside the '
                              f'{self.width} x {self.height} image {self.path}')
-        part = np.asarray(self.image[y0:min(y1, self.height), x0:min(x1, self.width)])
+        # a fresh map per window, unmapped after the copy: the pages read do not stay resident
+        img = np.load(self.path, mmap_mode='r') if self.memory_mapped else self.image
+        part = np.array(img[y0:min(y1, self.height), x0:min(x1, self.width)])
+        del img
         if pad_value is None or part.shape[:2] == (y1 - y0, x1 - x0):
             return np.ascontiguousarray(part)
         out = np.empty((y1 - y0, x1 - x0, 3), dtype=np.uint8)
