@@ -50,7 +50,7 @@ def test_split_pads_a_scene_smaller_than_the_patch(tmp_path):
     src = str(tmp_path / 'STAR' / 'train')
     make_star(str(tmp_path / 'STAR'), num_train=1, num_val=1, img_size=(50, 40))
     dst = str(tmp_path / 'split')
-    out = python_tool('dataset_converters/star_split.py', src, dst, '--size', '64')
+    out = python_tool('dataset_converters/star_split.py', src, dst, '--size', '64', '--gap', '16')
     assert out.returncode == 0, out.stdout + out.stderr
     patch = cv2.imread(osp.join(dst, 'images', 'S0000__64__0___0.png'))
     scene = cv2.imread(osp.join(src, 'images', 'S0000.png'))
