@@ -6,15 +6,15 @@ mmrotate and mmpretrain scopes, imports mmpretrain's classification pieces (:mod
 and adds mmpeft's default hooks to every runner (:mod:`mmpeft.engine.runner`).
 
 Layers, each importing only the ones before it: ``compat`` -> ``registry`` -> ``checkpoint``
-(base records of trainable-only checkpoints) -> ``datasets`` (mmpretrain's classification pieces)
--> ``models`` (``utils`` -> ``peft`` -> ``backbones``) -> ``engine``; ``testing`` (synthetic
-datasets) stands apart. Nothing here imports ``tools/``.
+(base records of trainable-only checkpoints) -> ``datasets`` (mmpretrain's classification pieces,
+STAR, window reading) -> ``models`` (``utils`` -> ``peft`` -> ``backbones``) -> ``evaluation`` ->
+``engine``; ``testing`` (synthetic datasets) stands apart. Nothing here imports ``tools/``.
 """
 from . import compat
 
 compat.apply_all()
 
-from . import datasets, engine, models  # noqa: E402,F401  (registers modules)
+from . import datasets, engine, evaluation, models  # noqa: E402,F401  (registers modules)
 
 engine.add_default_hooks()
 

@@ -6,12 +6,14 @@ installed (mmdet, mmseg, mmrotate, mmpretrain), so ``type='Name'`` works in conf
 module and also records it in :data:`PEFT_MODULES`, where the PEFT backbones look up
 ``method=dict(type='Name', ...)``.
 ``@register_hook`` puts a hook into mmengine's root ``HOOKS``, which every scope searches as the
-parent of its own.
+parent of its own (``@register_loop`` the same for ``LOOPS``); ``@register_rotated('DATASETS')``
+puts a dataset or metric of rotated boxes into mmrotate's registry of that name.
 """
 import importlib
-from typing import List, TypeVar
+from typing import Callable, List, TypeVar
 
 from mmengine.registry import HOOKS as ROOT_HOOKS
+from mmengine.registry import LOOPS as ROOT_LOOPS
 from mmengine.registry import Registry
 
 from . import compat
@@ -47,6 +49,25 @@ def register_peft_module(cls: T) -> T:
     """Class decorator for a PEFT method's module: :func:`register_model` + :data:`PEFT_MODULES`."""
     PEFT_MODULES.register_module(module=cls)
     return register_model(cls)
+
+
+def register_rotated(name: str) -> Callable[[T], T]:
+    """Class decorator factory: register ``cls`` in mmrotate's registry ``name`` (``'DATASETS'``,
+    ``'METRICS'``): rotated-box datasets and metrics belong to the mmrotate scope only."""
+
+    def register(cls: T) -> T:
+        compat.apply_all()
+        module = importlib.import_module('mmrotate.registry')
+        getattr(module, name).register_module(module=cls)
+        return cls
+
+    return register
+
+
+def register_loop(cls: T) -> T:
+    """Class decorator: register a loop in mmengine's root ``LOOPS`` (seen from every scope)."""
+    ROOT_LOOPS.register_module(module=cls)
+    return cls
 
 
 def register_hook(cls: T) -> T:

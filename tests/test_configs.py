@@ -46,14 +46,14 @@ def task_format(cfg: Config) -> str:
         dataset = dataset.get('dataset') or dataset['datasets'][0]
     return {'CocoDataset': 'coco', 'ADE20KDataset': 'ade20k', 'VOCDataset': 'voc',
             'DOTADataset': 'dota', 'Flowers102': 'flowers102', 'OxfordIIITPet': 'pets',
-            'CustomDataset': 'voc_cls', 'VOC': 'voc_cls'}[dataset.type]
+            'CustomDataset': 'voc_cls', 'VOC': 'voc_cls', 'STARDataset': 'star'}[dataset.type]
 
 
 @pytest.fixture(scope='module')
 def synthetic_roots(tmp_path_factory):
     base = tmp_path_factory.mktemp('data')
     roots = {}
-    for fmt in ('coco', 'ade20k', 'voc', 'dota'):
+    for fmt in ('coco', 'ade20k', 'voc', 'dota', 'star'):
         make_dataset(fmt, str(base / fmt), num_train=2, num_val=2)
         roots[fmt] = str(base / fmt / ('VOCdevkit' if fmt == 'voc' else '')).rstrip('/') + '/'
     make_flowers102(str(base / 'flowers102'))
@@ -92,8 +92,8 @@ def config_bases(path: str) -> list:
 
 def test_configs_are_a_recipe_and_a_backbone():
     """Depth one: a config inherits only files of configs/_base_/, which inherit only upstream
-    configs (mmdet::, mmseg::, mmrotate::, mmpretrain::) or nothing, or (the classification
-    datasets) their task's shared recipe in configs/_base_/, itself inheriting only upstream."""
+    configs (mmdet::, mmseg::, mmrotate::, mmpretrain::) or nothing, or (a dataset variant of a
+    recipe: the classification datasets, STAR's H2RBox-v2) one recipe of _base_/ that does."""
     for path in ALL + sorted(glob.glob(osp.join(CONFIGS, '_base_', '*.py'))):
         bases = config_bases(path)
         if not bases:
@@ -139,12 +139,17 @@ def test_config_builds_model_and_datasets(path, synthetic_roots):
         raw = _replace_data_root(cfg.to_dict(), old_root, synthetic_roots[fmt])
         for split in ('train_dataloader', 'val_dataloader'):
             ds_cfg = raw[split]['dataset']
-            if fmt == 'dota':
+            if fmt in ('dota', 'star'):
                 ds_cfg['img_shape'] = (256, 256)
+            if fmt == 'star':  # the train patches (split_ss_star) have STAR's own layout
+                ds_cfg['data_root'] = synthetic_roots['star']
             dataset = DATASETS.build(ds_cfg)
             assert len(dataset) > 0
             sample = dataset[0]
-            assert 'inputs' in sample and 'data_samples' in sample
+            # the sliding-window loops read whole scenes from the files: no pixels in the sample
+            whole_scene = (split == 'val_dataloader'
+                           and 'SlidingWindow' in cfg.get('val_cfg', {}).get('type', ''))
+            assert ('inputs' in sample) != whole_scene and 'data_samples' in sample
 
         if upstream:
             return  # upstream's own ResNet and its own checkpoint loading

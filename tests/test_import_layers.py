@@ -2,8 +2,8 @@
 
 Layers, lowest first (``mmpeft/__init__.py`` documents them): ``compat`` -> ``registry`` ->
 ``checkpoint`` -> ``datasets`` -> ``models.utils`` -> ``models.peft`` -> ``models.backbones`` ->
-``engine``;
-``testing`` stands apart (it imports no other mmpeft layer and none imports it).
+``models.necks`` -> ``models.rotated`` -> ``evaluation`` -> ``engine``; ``testing`` stands
+apart (it imports no other mmpeft layer and none imports it).
 """
 import ast
 import os.path as osp
@@ -15,8 +15,7 @@ from e2e_utils import REPO
 PACKAGE = osp.join(REPO, 'mmpeft')
 LAYERS = ['mmpeft.compat', 'mmpeft.registry', 'mmpeft.checkpoint', 'mmpeft.datasets',
           'mmpeft.models.utils', 'mmpeft.models.peft', 'mmpeft.models.backbones',
-          'mmpeft.models.necks',
-          'mmpeft.models.rotated', 'mmpeft.engine']
+          'mmpeft.models.necks', 'mmpeft.models.rotated', 'mmpeft.evaluation', 'mmpeft.engine']
 APART = ['mmpeft.testing']
 
 

@@ -1,5 +1,7 @@
-"""Image classification through mmpretrain: the pieces the classification configs name.
+"""Datasets: image classification through mmpretrain, STAR (rotated boxes, DOTA layout) and
+reading huge images window by window.
 
+Classification: the pieces the classification configs name.
 mmpretrain's ``ImageClassifier``, ``GlobalAveragePooling``, linear and multi-label heads,
 ``CrossEntropyLoss``, ``ClsDataPreprocessor``, single-label, multi-label and VOC metrics, and the
 ``CustomDataset``, ``Flowers102``, ``OxfordIIITPet`` and ``VOC`` datasets are imported through
@@ -14,6 +16,8 @@ import importlib
 from mmpeft.compat import has_torchvision, import_mmpretrain
 
 from . import transforms
+from .star import STAR_CLASSES, STAR_PALETTE, STAR_ROTATION_AGNOSTIC, STARDataset
+from .windows import WindowReader, sliding_windows
 
 CLASSIFICATION_TRANSFORMS = ('RandomResizedCrop', 'ResizeEdge', 'PackInputs')
 
@@ -43,4 +47,6 @@ def import_classification() -> None:
 
 import_classification()
 
-__all__ = ['CLASSIFICATION_TRANSFORMS', 'import_classification', 'transforms']
+__all__ = ['CLASSIFICATION_TRANSFORMS', 'import_classification', 'transforms', 'STAR_CLASSES',
+           'STAR_PALETTE', 'STAR_ROTATION_AGNOSTIC', 'STARDataset', 'WindowReader',
+           'sliding_windows']

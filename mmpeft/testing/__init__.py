@@ -10,6 +10,7 @@ from .synthetic import (
                         FORMATS,
                         PALETTE,
                         SHAPES,
+                        STAR_DEFAULT_CLASSES,
                         VOC_CLASSES,
                         VOC_DEFAULT_CLASSES,
                         class_color,
@@ -18,6 +19,7 @@ from .synthetic import (
                         make_coco,
                         make_dataset,
                         make_dota,
+                        make_star,
                         make_voc,
 )
 from .synthetic_cls import PET_BREEDS, make_flowers102, make_pets, make_voc_cls
@@ -27,5 +29,5 @@ __all__ = [
     'ADE20K_LABELS', 'ADE20K_DEFAULT_LABELS', 'ADE20K_BACKGROUND_LABEL', 'ADE20K_IGNORE_LABEL',
     'PALETTE', 'SHAPES', 'FORMATS', 'class_color', 'class_shape', 'make_coco', 'make_ade20k',
     'make_voc', 'make_dota', 'make_dataset', 'PET_BREEDS', 'make_flowers102', 'make_pets',
-    'make_voc_cls'
+    'make_voc_cls', 'STAR_DEFAULT_CLASSES', 'make_star'
 ]

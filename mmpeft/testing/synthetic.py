@@ -1,4 +1,4 @@
-"""Small deterministic synthetic datasets in the on-disk layouts of COCO, ADE20K, VOC and DOTA.
+"""Small deterministic synthetic datasets in the on-disk layouts of COCO, ADE20K, VOC, DOTA, STAR.
 
 Every image has a noisy grey background and a few filled shapes. The look of an object is tied to
 its class: class ``k`` (its index in the ``classes`` argument) is always drawn in the colour
@@ -19,6 +19,7 @@ Layouts written (``DIR`` = ``out_dir``)::
                                    ImageSets/Main/{trainval,train,val,test}.txt}
             DIR/VOCdevkit/VOC2012/{Annotations, JPEGImages, ImageSets/Main/{trainval,train,val}.txt}
     dota:   DIR/{trainval,test}/images/*.png, DIR/{trainval,test}/annfiles/*.txt
+    star:   DIR/{train,test}/images/*.png, DIR/{train,test}/annfiles/*.txt  (DOTA format)
 
 Point a config's ``data_root`` at ``DIR`` (``DIR/VOCdevkit/`` for VOC).
 """
@@ -34,8 +35,8 @@ import numpy as np
 __all__ = [
     'COCO_CLASSES', 'VOC_CLASSES', 'VOC_DEFAULT_CLASSES', 'DOTA_CLASSES', 'DOTA_DEFAULT_CLASSES',
     'ADE20K_LABELS', 'ADE20K_DEFAULT_LABELS', 'ADE20K_BACKGROUND_LABEL', 'ADE20K_IGNORE_LABEL',
-    'PALETTE', 'SHAPES', 'FORMATS', 'class_color', 'class_shape', 'make_coco', 'make_ade20k',
-    'make_voc', 'make_dota', 'make_dataset'
+    'STAR_DEFAULT_CLASSES', 'PALETTE', 'SHAPES', 'FORMATS', 'class_color', 'class_shape',
+    'make_coco', 'make_ade20k', 'make_voc', 'make_dota', 'make_star', 'make_dataset'
 ]
 
 #: Default COCO categories (real COCO names, so an unmodified COCO config also reads them).
@@ -56,6 +57,8 @@ DOTA_CLASSES: Tuple[str, ...] = (
     'harbor', 'swimming-pool', 'helicopter')
 #: Classes drawn by default in the DOTA set.
 DOTA_DEFAULT_CLASSES: Tuple[str, ...] = ('plane', 'small-vehicle', 'ship', 'storage-tank')
+#: Classes drawn by default in the STAR set (names of STAR's 48 classes).
+STAR_DEFAULT_CLASSES: Tuple[str, ...] = ('airplane', 'ship', 'car', 'tank')
 
 #: ADE20K label values (1-based, as stored in the png masks) used here, with their names.
 ADE20K_LABELS: Dict[int, str] = {1: 'wall', 13: 'person', 20: 'chair', 21: 'car'}
@@ -76,12 +79,12 @@ PALETTE: Tuple[Tuple[int, int, int], ...] = (
 #: Shapes; class k uses ``SHAPES[k % len(SHAPES)]`` (COCO, VOC, ADE20K).
 SHAPES: Tuple[str, ...] = ('rectangle', 'ellipse', 'triangle')
 
-FORMATS: Tuple[str, ...] = ('coco', 'ade20k', 'voc', 'dota')
+FORMATS: Tuple[str, ...] = ('coco', 'ade20k', 'voc', 'dota', 'star')
 
 ImgSize = Union[int, Sequence[int]]
 
 _SPLIT_CODES = {'train': 1, 'val': 2, 'trainval': 3, 'test': 4}
-_FORMAT_CODES = {'coco': 11, 'ade20k': 12, 'voc2007': 13, 'voc2012': 14, 'dota': 15}
+_FORMAT_CODES = {'coco': 11, 'ade20k': 12, 'voc2007': 13, 'voc2012': 14, 'dota': 15, 'star': 16}
 _COLOR_JITTER = 12
 _NOISE_STD = 8.0
 
@@ -525,6 +528,49 @@ def _dota_aspect(label: int) -> float:
     return 1.0 + 0.8 * (label % 3)
 
 
+def _dota_poly(rng: np.random.RandomState, label: int, iw: int, ih: int,
+               side: int) -> Optional[np.ndarray]:
+    """A rotated rectangle of class ``label`` (long side ``side``) somewhere in the image."""
+    long_side = float(side)
+    short_side = max(6.0, long_side / _dota_aspect(label))
+    angle = rng.uniform(0, np.pi)
+    cx = rng.uniform(0, iw - 1)
+    cy = rng.uniform(0, ih - 1)
+    return _rotated_rect(cx, cy, long_side, short_side, angle)
+
+
+def _write_rotated(out_dir: str, fmt: str, jobs: Sequence[Tuple[str, int, int, Tuple[int, int]]],
+                   stem: str, seed: int, classes: Sequence[str], difficult_prob: float,
+                   num_objects: Tuple[int, int],
+                   size_range: Tuple[float, float]) -> Dict[str, Dict[str, Any]]:
+    """Write ``split/images/*.png`` + ``split/annfiles/*.txt`` (DOTA lines) for each
+    ``(split, count, first index, (W, H))`` of ``jobs``; ``stem`` formats the index (and ``w``)."""
+    splits: Dict[str, Dict[str, Any]] = {}
+    for split, num, first, (w, h) in jobs:
+        rng = _rng(seed, fmt, split)
+        img_dir = osp.join(out_dir, split, 'images')
+        ann_dir = osp.join(out_dir, split, 'annfiles')
+        os.makedirs(img_dir, exist_ok=True)
+        os.makedirs(ann_dir, exist_ok=True)
+        n_obj = 0
+        for i in range(num):
+            name = stem.format(first + i, w=w)
+            img = _background(rng, w, h)
+            objects = _layout(rng, w, h, len(classes), num_objects, size_range, _dota_poly)
+            _render(img, objects, rng)
+            lines = []
+            for label, poly in objects:
+                difficult = int(rng.rand() < difficult_prob)
+                coords = ' '.join(f'{float(v):.1f}' for v in poly.reshape(-1))
+                lines.append(f'{coords} {classes[label]} {difficult}\n')
+            _write_image(osp.join(img_dir, name + '.png'), img)
+            _write_text(osp.join(ann_dir, name + '.txt'), ''.join(lines))
+            n_obj += len(objects)
+        splits[split] = dict(img_dir=img_dir, ann_dir=ann_dir, num_images=num,
+                             num_objects=n_obj, img_size=(w, h))
+    return splits
+
+
 def make_dota(out_dir: str,
               num_train: int = 8,
               num_val: int = 4,
@@ -562,44 +608,57 @@ def make_dota(out_dir: str,
     _check_counts(num_train, num_val)
     classes = _check_classes(classes, 'classes')
     w, h = _wh(img_size)
-
-    def make_poly(rng: np.random.RandomState, label: int, iw: int, ih: int,
-                  side: int) -> Optional[np.ndarray]:
-        long_side = float(side)
-        short_side = max(6.0, long_side / _dota_aspect(label))
-        angle = rng.uniform(0, np.pi)
-        cx = rng.uniform(0, iw - 1)
-        cy = rng.uniform(0, ih - 1)
-        return _rotated_rect(cx, cy, long_side, short_side, angle)
-
-    splits: Dict[str, Dict[str, Any]] = {}
-    for split, num, first in (('trainval', num_train, 0), ('test', num_val, 5000)):
-        rng = _rng(seed, 'dota', split)
-        img_dir = osp.join(out_dir, split, 'images')
-        ann_dir = osp.join(out_dir, split, 'annfiles')
-        os.makedirs(img_dir, exist_ok=True)
-        os.makedirs(ann_dir, exist_ok=True)
-        n_obj = 0
-        for i in range(num):
-            stem = f'P{first + i:04d}__{w}__0___0'
-            img = _background(rng, w, h)
-            objects = _layout(rng, w, h, len(classes), num_objects, size_range, make_poly)
-            _render(img, objects, rng)
-            lines = []
-            for label, poly in objects:
-                difficult = int(rng.rand() < difficult_prob)
-                coords = ' '.join(f'{float(v):.1f}' for v in poly.reshape(-1))
-                lines.append(f'{coords} {classes[label]} {difficult}\n')
-            _write_image(osp.join(img_dir, stem + '.png'), img)
-            _write_text(osp.join(ann_dir, stem + '.txt'), ''.join(lines))
-            n_obj += len(objects)
-        splits[split] = dict(img_dir=img_dir, ann_dir=ann_dir, num_images=num,
-                             num_objects=n_obj)
+    jobs = (('trainval', num_train, 0, (w, h)), ('test', num_val, 5000, (w, h)))
+    splits = _write_rotated(out_dir, 'dota', jobs, 'P{:04d}__{w}__0___0', seed, classes,
+                            difficult_prob, num_objects, size_range)
     return _summary('dota', out_dir, classes, splits, (w, h), seed)
 
 
+def make_star(out_dir: str,
+              num_train: int = 8,
+              num_val: int = 2,
+              img_size: ImgSize = 256,
+              test_img_size: Optional[ImgSize] = None,
+              seed: int = 0,
+              classes: Sequence[str] = STAR_DEFAULT_CLASSES,
+              difficult_prob: float = 0.0,
+              num_objects: Tuple[int, int] = (2, 5),
+              size_range: Tuple[float, float] = (0.12, 0.3)) -> Dict[str, Any]:
+    """Write a STAR style rotated detection set: the DOTA format of :func:`make_dota` in STAR's
+    layout ``{train,test}/{images,annfiles}/S%04d.{png,txt}`` (whole images, no patch suffix).
+
+    The test images can be larger (``test_img_size``, default ``img_size``), as STAR's whole test
+    scenes are much larger than its 1024 training patches; objects keep the same sizes in pixels
+    (``size_range`` is relative to the train images' shorter side) and the test set keeps the same
+    number of objects per image (``num_objects``).
+
+    Args:
+        out_dir: Output root (``data/STAR/`` of the STAR configs).
+        num_train, num_val: Number of ``train`` / ``test`` images.
+        img_size, test_img_size: ``W`` (square) or ``(W, H)`` of the train / test images.
+        seed: Random seed; the same arguments give byte-identical files.
+        classes: STAR class names drawn.
+        difficult_prob, num_objects, size_range: As :func:`make_dota`.
+
+    Returns:
+        A summary dict (``format``, ``root``, ``classes``, ``splits``).
+    """
+    _check_counts(num_train, num_val)
+    classes = _check_classes(classes, 'classes')
+    w, h = _wh(img_size)
+    test_wh = _wh(img_size if test_img_size is None else test_img_size)
+    splits = _write_rotated(out_dir, 'star', [('train', num_train, 0, (w, h))], 'S{:04d}', seed,
+                            classes, difficult_prob, num_objects, size_range)
+    # the same object sizes in pixels in both splits (one ground sampling distance)
+    ratio = min(w, h) / min(test_wh)
+    splits.update(_write_rotated(out_dir, 'star', [('test', num_val, 5000, test_wh)], 'S{:04d}',
+                                 seed, classes, difficult_prob, num_objects,
+                                 (size_range[0] * ratio, size_range[1] * ratio)))
+    return _summary('star', out_dir, classes, splits, (w, h), seed)
+
+
 _MAKERS: Dict[str, Callable[..., Dict[str, Any]]] = dict(
-    coco=make_coco, ade20k=make_ade20k, voc=make_voc, dota=make_dota)
+    coco=make_coco, ade20k=make_ade20k, voc=make_voc, dota=make_dota, star=make_star)
 
 
 def make_dataset(fmt: str, out_dir: str, **kwargs: Any) -> Dict[str, Any]:

@@ -407,6 +407,7 @@ ANN_EXTS = {
     'ade20k': ('.png', ),  # masks (images are .jpg)
     'voc': ('.xml', '.txt'),
     'dota': ('.txt', ),
+    'star': ('.txt', ),
 }
 
 
@@ -421,7 +422,7 @@ def test_determinism(tmp_path, fmt):
     assert da == db  # same seed: byte-identical annotation files
     assert da.keys() == dc.keys() and da != dc  # other seed: same files, other content
     # images too (same OpenCV build)
-    img_ext = ('.png', ) if fmt == 'dota' else ('.jpg', )
+    img_ext = ('.png', ) if fmt in ('dota', 'star') else ('.jpg', )
     assert _digest(str(tmp_path / 'a'), img_ext) == _digest(str(tmp_path / 'b'), img_ext)
 
 
@@ -493,3 +494,22 @@ def test_cli_bad_output_and_classes_get_clear_errors(tmp_path, capsys):
         assert exc.value.code == 2 and msg in capsys.readouterr().err
     assert main(['--format', 'ade20k', '--classes', '3,13', '--out', str(tmp_path / 'ade'),
                  '--num-train', '1', '--num-val', '1', '--img-size', '64']) == 0
+
+
+def test_star_layout_keeps_object_sizes_in_larger_test_scenes(tmp_path):
+    """make_star: STAR's layout (train/test, images + annfiles, no patch suffix), larger test
+    scenes whose objects have the train objects' pixel sizes."""
+    info = syn.make_star(str(tmp_path), num_train=2, num_val=2, img_size=96,
+                         test_img_size=(192, 160), num_objects=(3, 3), size_range=(0.3, 0.4))
+    assert info['classes'] == syn.STAR_DEFAULT_CLASSES
+    for split, stems, (w, h) in (('train', ['S0000', 'S0001'], (96, 96)),
+                                 ('test', ['S5000', 'S5001'], (192, 160))):
+        for stem in stems:
+            img = cv2.imread(osp.join(str(tmp_path), split, 'images', stem + '.png'))
+            assert img.shape == (h, w, 3)
+            lines = _dota_lines(str(tmp_path), split, stem)
+            assert lines and all(p[8] in syn.STAR_DEFAULT_CLASSES for p in lines)
+            for parts in lines:
+                pts = np.array([float(v) for v in parts[:8]]).reshape(4, 2)
+                long_side = np.linalg.norm(pts[1] - pts[0])
+                assert 0.3 * 96 - 2 <= long_side <= 0.4 * 96 + 2, (split, long_side)

@@ -1,0 +1,10 @@
+# Mona paper baseline full on STAR with H2RBox-v2 (v2p), Swin-B 22K (strides 8/16/32, drop-path
+# 0.2): every parameter of the plain Swin-B 22K trained (STAR-MMRotate
+# h2rbox_v2p_swin-b_fpn_1x_star_le90.py).
+_base_ = ['../_base_/h2rbox-v2-le90_fpn_1x_star.py', '../_base_/swin_22k.py']
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='PlainSwinTransformer',
+        **dict(_base_.swin_b, out_indices=(1, 2, 3), drop_path_rate=0.2)),
+    neck=dict(in_channels=[256, 512, 1024]))
