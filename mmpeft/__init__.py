@@ -5,7 +5,8 @@ compatibility layer (:mod:`mmpeft.compat`), registers every mmpeft module in the
 mmrotate scopes and adds mmpeft's default hooks to every runner (:mod:`mmpeft.engine.runner`).
 
 Layers, each importing only the ones before it: ``compat`` -> ``registry`` -> ``models``
-(``utils`` -> ``peft`` -> ``backbones``) -> ``engine``; ``testing`` (synthetic datasets) stands
+(``utils`` -> ``peft`` -> ``backbones``) -> ``engine`` -> ``apis`` (inference, many tasks on one
+base; not imported here); ``testing`` (synthetic datasets) stands
 apart. Nothing here imports ``tools/``.
 """
 from . import compat

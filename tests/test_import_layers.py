@@ -1,8 +1,8 @@
 """The package's own import graph: imports point down the layers, never into ``tools/``, no cycles.
 
 Layers, lowest first (``mmpeft/__init__.py`` documents them): ``compat`` -> ``registry`` ->
-``models.utils`` -> ``models.peft`` -> ``models.backbones`` -> ``engine``; ``testing`` stands apart
-(it imports no other mmpeft layer and none imports it).
+``models.utils`` -> ``models.peft`` -> ``models.backbones`` -> ``engine`` -> ``apis``; ``testing``
+stands apart (it imports no other mmpeft layer and none imports it).
 """
 import ast
 import os.path as osp
@@ -14,7 +14,7 @@ from e2e_utils import REPO
 PACKAGE = osp.join(REPO, 'mmpeft')
 LAYERS = ['mmpeft.compat', 'mmpeft.registry', 'mmpeft.models.utils', 'mmpeft.models.peft',
           'mmpeft.models.backbones', 'mmpeft.models.necks', 'mmpeft.models.rotated',
-          'mmpeft.engine']
+          'mmpeft.engine', 'mmpeft.apis']
 APART = ['mmpeft.testing']
 
 
@@ -116,11 +116,15 @@ def test_no_import_cycles():
 
 
 def test_the_checker_sees_a_violation():
-    """The rule can fail: models importing engine, or anything importing tools/, is reported."""
+    """The rule can fail: models importing engine, engine importing apis, or anything importing
+    tools/, is reported."""
     graph = import_graph()
     graph['mmpeft.models.peft.mona'] = graph['mmpeft.models.peft.mona'] | {'mmpeft.engine'}
     graph['mmpeft.engine.checkpoint'] = graph['mmpeft.engine.checkpoint'] | {'runner_utils'}
+    graph['mmpeft.engine.runner'] = graph['mmpeft.engine.runner'] | {'mmpeft.apis.inference'}
     wrong = layer_violations(graph)
-    assert len(wrong) == 2, wrong
+    assert len(wrong) == 3, wrong
     assert any('mmpeft.models.peft.mona (mmpeft.models.peft) imports mmpeft.engine' in w
+               for w in wrong)
+    assert any('mmpeft.engine.runner (mmpeft.engine) imports mmpeft.apis.inference' in w
                for w in wrong)
