@@ -7,12 +7,15 @@ import torch
 
 from e2e_utils import FAMILIES, shrink_config
 
-# task -> (family of e2e_utils.FAMILIES, overrides): every box is kept (score_thr 0), so that the
-# untrained heads draw something
+# task -> (family of e2e_utils.FAMILIES, test image scale factor, overrides): small test scales
+# and few proposals keep a CPU prediction at about a second; every box is kept (score_thr 0), so
+# that the untrained heads draw something
+_FEW_BOXES = {'model.test_cfg.rpn.nms_pre': 200, 'model.test_cfg.rpn.max_per_img': 50,
+              'model.test_cfg.rcnn.score_thr': 0.0, 'model.test_cfg.rcnn.max_per_img': 10}
 TASKS = {
-    'det': ('coco', {'model.test_cfg.rcnn.score_thr': 0.0, 'model.test_cfg.rcnn.max_per_img': 20}),
-    'seg': ('ade20k', {}),
-    'rot': ('dota', {'model.test_cfg.rcnn.score_thr': 0.0, 'model.test_cfg.rcnn.max_per_img': 20}),
+    'det': ('coco', 0.12, _FEW_BOXES),
+    'seg': ('ade20k', 0.25, {}),
+    'rot': ('dota', 0.125, _FEW_BOXES),
 }
 
 
@@ -37,10 +40,9 @@ def write_task_files(config: str, out_stem: str, seed: int):
 
 
 def task_config(task: str, base: str, out_file: str) -> str:
-    family, extra = TASKS[task]
-    fam = FAMILIES[family]
-    return shrink_config(fam['config'], osp.join(osp.dirname(out_file), 'data'), base, out_file,
-                         {}, fam['size_factor'], extra)
+    family, size_factor, extra = TASKS[task]
+    return shrink_config(FAMILIES[family]['config'], osp.join(osp.dirname(out_file), 'data'), base,
+                         out_file, {}, size_factor, extra)
 
 
 def write_image(path: str) -> str:

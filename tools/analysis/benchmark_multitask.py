@@ -121,6 +121,7 @@ def write_files(width: str, work_dir: str) -> Dict[str, tuple]:
 
 def child(mode: str, pairs: List[str]) -> dict:
     """Load the tasks in this process (``--child``); returns the measurements."""
+    import mmpeft  # noqa: F401,I001  (its compatibility layer before mmrotate)
     import mmdet.models  # noqa: F401  (every library imported before the baseline)
     import mmrotate.models  # noqa: F401
     import mmseg.models  # noqa: F401
@@ -185,6 +186,8 @@ def ratios(results: List[dict]) -> List[str]:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    from mmengine.logging import MMLogger
+    MMLogger.get_instance('benchmark_multitask', log_level='WARNING')
     if args.child:
         print(json.dumps(child(args.child[0], args.child[1:])))
         return
