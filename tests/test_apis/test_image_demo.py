@@ -56,3 +56,11 @@ def test_missing_image_is_reported(serve_files, tmp_path):
     with pytest.raises(SystemExit, match='not found'):
         image_demo.main([serve_files.configs['det'], serve_files.small['det'],
                          str(tmp_path / 'nope.jpg'), '--out-dir', str(tmp_path)])
+
+
+def test_array_input_predicts_as_the_file(serve_files):
+    from mmpeft.apis import inference_model, init_model
+    model = init_model(serve_files.configs['seg'], serve_files.small['seg'])
+    from_file = inference_model(model, serve_files.image)
+    from_array = inference_model(model, mmcv.imread(serve_files.image))
+    assert torch.equal(from_file.seg_logits.data, from_array.seg_logits.data)
