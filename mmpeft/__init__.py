@@ -8,7 +8,8 @@ and adds mmpeft's default hooks to every runner (:mod:`mmpeft.engine.runner`).
 Layers, each importing only the ones before it: ``compat`` -> ``registry`` -> ``checkpoint``
 (base records of trainable-only checkpoints) -> ``datasets`` (mmpretrain's classification pieces,
 STAR, window reading) -> ``models`` (``utils`` -> ``peft`` -> ``backbones``) -> ``evaluation`` ->
-``engine``; ``testing`` (synthetic datasets) stands apart. Nothing here imports ``tools/``.
+``engine`` -> ``apis`` (inference, many tasks on one base; not imported here); ``testing``
+(synthetic datasets) stands apart. Nothing here imports ``tools/``.
 """
 from . import compat
 

@@ -2,8 +2,8 @@
 
 Layers, lowest first (``mmpeft/__init__.py`` documents them): ``compat`` -> ``registry`` ->
 ``checkpoint`` -> ``datasets`` -> ``models.utils`` -> ``models.peft`` -> ``models.backbones`` ->
-``models.necks`` -> ``models.rotated`` -> ``evaluation`` -> ``engine``; ``testing`` stands
-apart (it imports no other mmpeft layer and none imports it).
+``models.necks`` -> ``models.rotated`` -> ``evaluation`` -> ``engine`` -> ``apis``; ``testing``
+stands apart (it imports no other mmpeft layer and none imports it).
 """
 import ast
 import os.path as osp
@@ -15,7 +15,8 @@ from e2e_utils import REPO
 PACKAGE = osp.join(REPO, 'mmpeft')
 LAYERS = ['mmpeft.compat', 'mmpeft.registry', 'mmpeft.checkpoint', 'mmpeft.datasets',
           'mmpeft.models.utils', 'mmpeft.models.peft', 'mmpeft.models.backbones',
-          'mmpeft.models.necks', 'mmpeft.models.rotated', 'mmpeft.evaluation', 'mmpeft.engine']
+          'mmpeft.models.necks', 'mmpeft.models.rotated', 'mmpeft.evaluation', 'mmpeft.engine',
+          'mmpeft.apis']
 APART = ['mmpeft.testing']
 
 
@@ -117,11 +118,15 @@ def test_no_import_cycles():
 
 
 def test_the_checker_sees_a_violation():
-    """The rule can fail: models importing engine, or anything importing tools/, is reported."""
+    """The rule can fail: models importing engine, engine importing apis, or anything importing
+    tools/, is reported."""
     graph = import_graph()
     graph['mmpeft.models.peft.mona'] = graph['mmpeft.models.peft.mona'] | {'mmpeft.engine'}
     graph['mmpeft.engine.checkpoint'] = graph['mmpeft.engine.checkpoint'] | {'runner_utils'}
+    graph['mmpeft.engine.runner'] = graph['mmpeft.engine.runner'] | {'mmpeft.apis.inference'}
     wrong = layer_violations(graph)
-    assert len(wrong) == 2, wrong
+    assert len(wrong) == 3, wrong
     assert any('mmpeft.models.peft.mona (mmpeft.models.peft) imports mmpeft.engine' in w
+               for w in wrong)
+    assert any('mmpeft.engine.runner (mmpeft.engine) imports mmpeft.apis.inference' in w
                for w in wrong)

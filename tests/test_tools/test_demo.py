@@ -3,6 +3,8 @@ import re
 import subprocess
 import sys
 
+import mmcv
+
 from e2e_utils import REPO
 
 
@@ -21,3 +23,10 @@ def test_demo_learns_the_synthetic_shapes(tmp_path):
     assert float(bbox.group(1)) > 0.05 and float(segm.group(1)) > 0.05
     assert 'backbone trainable share' in out.stdout
     assert (tmp_path / 'work' / 'epoch_4.pth').is_file()
+    # the predictions drawn on the validation images (image_demo.py), side by side in one picture
+    drawn = sorted((tmp_path / 'work' / 'vis').glob('*.png'))
+    assert len(drawn) == 3, drawn
+    picture = mmcv.imread(str(tmp_path / 'work' / 'vis' / 'predictions.jpg'))
+    first = mmcv.imread(str(drawn[0]))
+    assert picture.shape == (first.shape[0], 3 * first.shape[1], 3)
+    assert f'predictions drawn: {tmp_path}' in out.stdout

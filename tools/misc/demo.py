@@ -1,5 +1,7 @@
 """The main job behind ``make demo``: synthetic COCO data -> train a small Mona-Swin Mask R-CNN
-with tools/train.py -> evaluate it with tools/test.py -> report AP, parameters and file paths.
+with tools/train.py -> evaluate it with tools/test.py -> report AP, parameters and file paths ->
+draw its predictions on a few validation images with tools/misc/image_demo.py (and one picture of
+them side by side).
 
 Exits non-zero if the training loss did not fall or the AP is not above zero.
 """
@@ -25,6 +27,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--num-train', type=int, default=64)
     parser.add_argument('--num-val', type=int, default=16)
     parser.add_argument('--log-interval', type=int, default=5)
+    parser.add_argument('--num-vis', type=int, default=3, help='validation images to draw')
     return parser.parse_args()
 
 
@@ -59,6 +62,27 @@ def test_metrics(output: str) -> Dict[str, float]:
     return {k: float(v) for k, v in re.findall(r'(coco/\w+): (-?[0-9.]+)', output)}
 
 
+def draw_predictions(ckpt: str, data_root: str, out_dir: str, num: int) -> str:
+    """Draw the model's predictions on the first ``num`` validation images (image_demo.py) and
+    put them side by side in ``out_dir/predictions.jpg``; returns that path."""
+    import cv2
+    import mmcv
+    import numpy as np
+    images = sorted(glob.glob(osp.join(data_root, 'val2017', '*')))[:num]
+    if not images:
+        raise SystemExit(f'demo: no validation images under {data_root}val2017')
+    run([sys.executable, osp.join(REPO, 'tools', 'misc', 'image_demo.py'), CONFIG, ckpt,
+         *images, '--out-dir', out_dir, '--score-thr', '0.5'])
+    drawn = [mmcv.imread(osp.join(out_dir, osp.splitext(osp.basename(p))[0] + '.png'))
+             for p in images]
+    height = min(d.shape[0] for d in drawn)
+    row = np.concatenate([mmcv.imresize(d, (round(d.shape[1] * height / d.shape[0]), height))
+                          for d in drawn], axis=1)
+    picture = osp.join(out_dir, 'predictions.jpg')
+    mmcv.imwrite(row, picture, params=[cv2.IMWRITE_JPEG_QUALITY, 85])
+    return picture
+
+
 def main() -> None:
     args = parse_args()
     py = sys.executable
@@ -86,6 +110,8 @@ def main() -> None:
     test_out = run([py, osp.join(REPO, 'tools', 'test.py'), CONFIG, ckpt, '--work-dir',
                     osp.join(args.work_dir, 'test')] + options)
 
+    picture = draw_predictions(ckpt, data_root, osp.join(args.work_dir, 'vis'), args.num_vis)
+
     losses = train_losses(args.work_dir)
     metrics = test_metrics(test_out)
     bbox, segm = metrics.get('coco/bbox_mAP', 0.0), metrics.get('coco/segm_mAP', 0.0)
@@ -101,6 +127,7 @@ def main() -> None:
     print(f'segm AP: {segm:.3f}   segm AP50: {metrics.get("coco/segm_mAP_50", 0.0):.3f}')
     print(f'checkpoint: {ckpt}')
     print(f'training logs: {args.work_dir}   test logs: {osp.join(args.work_dir, "test")}')
+    print(f'predictions drawn: {picture}')
     print('=' * 72)
     if not last < first:
         raise SystemExit('demo: the training loss did not fall')
