@@ -43,6 +43,7 @@ from mmpeft.checkpoint import (
     mark_bases,
     pretrained_path,
 )
+from mmpeft.checkpoint.base_weights import base_problem, raise_base_problems
 from mmpeft.checkpoint.base_weights import log as _log
 from mmpeft.models.utils import CheckpointMismatchError
 
@@ -167,6 +168,27 @@ def shrink_checkpoint(model: nn.Module, checkpoint: dict) -> dict:
                   kept_bytes=state_dict_bytes(small))
     checkpoint.setdefault('meta', {})[META_KEY] = record
     return record
+
+
+def check_bases(model: nn.Module, record: Mapping, allow_mismatch: Optional[bool] = None) -> None:
+    """Check that ``model``'s config loads the base files a trainable-only checkpoint's
+    ``record`` names (by sha256; the path may differ), without loading anything.
+
+    Raises:
+        BaseCheckpointMismatchError: a base differs or is missing (unless allowed).
+    """
+    current = {b['module']: b['path'] for b in base_checkpoints(model, hash_files=False)}
+    problems = {}
+    for rec in record.get('bases', []):
+        if rec['module'] not in current:
+            problems[rec['module']] = (f"was trained on {rec.get('path')} (sha256 "
+                                       f"{rec.get('sha256')}) but the config gives it no "
+                                       'Pretrained init_cfg checkpoint')
+            continue
+        problem = base_problem(rec, current[rec['module']])
+        if problem:
+            problems[rec['module']] = problem
+    raise_base_problems(problems, allow_mismatch)
 
 
 def restore_checkpoint(model: nn.Module, checkpoint: dict,

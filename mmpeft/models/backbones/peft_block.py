@@ -22,10 +22,27 @@ import torch.utils.checkpoint as cp
 from mmpeft.models.peft import PEFTModule, Site, peft_module_class
 
 
-class PEFTBlockMixin:
+class SiteSlots:
+    """The method modules a block (transformer or CNN) holds at its sites: ``peft_sites`` maps a
+    site to the attribute name of its module."""
+    peft_sites: Dict[str, str]
+
+    def attach_at(self, site: str, name: str, module: nn.Module) -> None:
+        """Hold ``module`` as ``self.<name>``, the one module at ``site``."""
+        if site in self.peft_sites:
+            raise ValueError(f'site {site!r} already holds {self.peft_sites[site]!r}')
+        self.add_module(name, module)  # type: ignore[attr-defined]
+        self.peft_sites[site] = name
+
+    def at(self, site: str) -> Optional[PEFTModule]:
+        """The module at ``site`` (None if there is none)."""
+        name = self.peft_sites.get(site)
+        return None if name is None else getattr(self, name)
+
+
+class PEFTBlockMixin(SiteSlots):
     """Site bookkeeping and the site-aware forward of a transformer block (see the module
     docstring for what the block class provides)."""
-    peft_sites: Dict[str, str]
     with_cp: bool
     norm1: nn.Module
     norm2: nn.Module
@@ -89,15 +106,7 @@ class PEFTBlockMixin:
             return
         if site not in Site.ALL:
             raise ValueError(f'unknown site {site!r}; one of {Site.ALL}')
-        if site in self.peft_sites:
-            raise ValueError(f'site {site!r} already holds {self.peft_sites[site]!r}')
-        self.add_module(name, module)
-        self.peft_sites[site] = name
-
-    def at(self, site: str) -> Optional[PEFTModule]:
-        """The module at ``site`` (None if there is none)."""
-        name = self.peft_sites.get(site)
-        return None if name is None else getattr(self, name)
+        self.attach_at(site, name, module)
 
     def peft_modules(self) -> List[Tuple[str, PEFTModule]]:
         """``(site, module)`` of every method module of the block, those at the wrapping sites

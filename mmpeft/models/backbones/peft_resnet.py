@@ -7,25 +7,24 @@ Conv-Adapter files load unchanged), whose forward runs the modules a method put 
 the transformer families. A later CNN method is one more :class:`~mmpeft.models.peft.PEFTModule`
 (and, where it needs one, one more site here).
 """
-from typing import Dict, Optional
+from typing import Optional
 
 import torch
 import torch.nn as nn
 import torch.utils.checkpoint as cp
 from mmdet.models.backbones.resnet import Bottleneck, ResNet
 
-from mmpeft.models.peft import ConvSite, PEFTModule
+from mmpeft.models.peft import ConvSite
 from mmpeft.models.utils import LoadReport, convert_module, load_resnet_checkpoint, pretrained_path
 from mmpeft.registry import register_model
 
 from .base import PEFTBackboneMixin
-from .peft_block import insert_method
+from .peft_block import SiteSlots, insert_method
 
 
-class PEFTBottleneck(Bottleneck):
+class PEFTBottleneck(SiteSlots, Bottleneck):
     """mmdet ``Bottleneck`` whose forward runs the PEFT modules at their
     :class:`~mmpeft.models.peft.ConvSite` s; without modules it computes exactly mmdet's."""
-    peft_sites: Dict[str, str]
 
     @classmethod
     def convert(cls, block: Bottleneck) -> 'PEFTBottleneck':
@@ -41,15 +40,7 @@ class PEFTBottleneck(Bottleneck):
     def add_module_at(self, site: str, name: str, module: nn.Module) -> None:
         """Attach ``module`` as ``self.<name>`` at ``site``."""
         self.site_target(site)
-        if site in self.peft_sites:
-            raise ValueError(f'site {site!r} already holds {self.peft_sites[site]!r}')
-        self.add_module(name, module)
-        self.peft_sites[site] = name
-
-    def at(self, site: str) -> Optional[PEFTModule]:
-        """The module at ``site`` (None if there is none)."""
-        name = self.peft_sites.get(site)
-        return None if name is None else getattr(self, name)
+        self.attach_at(site, name, module)
 
     def _plugins(self, x: torch.Tensor, names: str) -> torch.Tensor:
         return self.forward_plugin(x, getattr(self, names)) if self.with_plugins else x
