@@ -378,9 +378,9 @@ def test_loads_the_mona_checkpoints_through_the_same_code(tmp_path):
 
 
 def test_registered_in_every_scope():
-    from mmpeft.registry import scope_registries
+    from mmpeft.registry import SCOPES, scope_registries
     regs = scope_registries('MODELS')
-    assert len(regs) == 3
+    assert len(regs) == len(SCOPES) == 4  # mmdet, mmseg, mmrotate, mmpretrain
     for reg in regs:
         assert reg.get('VPTSwin') is VPTSwin
     from mmdet.registry import MODELS
