@@ -46,13 +46,17 @@ def out_files(images: List[str], out_dir: str) -> List[str]:
     return names
 
 
-def main(argv=None) -> None:
-    args = parse_args(argv)
-    MMLogger.get_instance(f'image_demo-{time.time()}',
-                          log_level='INFO' if args.verbose else 'WARNING')
+def prepare(tool: str, args: argparse.Namespace) -> None:
+    """mmengine's log at ``--verbose``'s level; every image must exist (else exit naming them)."""
+    MMLogger.get_instance(f'{tool}-{time.time()}', log_level='INFO' if args.verbose else 'WARNING')
     missing = [p for p in args.images if not osp.isfile(p)]
     if missing:
-        raise SystemExit(f'image_demo: image file(s) not found: {missing}')
+        raise SystemExit(f'{tool}: image file(s) not found: {missing}')
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    prepare('image_demo', args)
     model = init_model(args.config, args.checkpoint, args.device, args.cfg_options)
     visualizer = build_visualizer(model)
     os.makedirs(args.out_dir, exist_ok=True)

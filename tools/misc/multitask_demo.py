@@ -14,12 +14,10 @@ import os.path as osp
 import time
 from typing import List
 
-from mmengine.logging import MMLogger
-
 from mmpeft.apis import SharedBaseModels, build_visualizer, draw_prediction
 from mmpeft.apis.multitask import default_task_name
 
-from image_demo import out_files
+from image_demo import out_files, prepare
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -43,11 +41,7 @@ def task_names(configs: List[str]) -> List[str]:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    MMLogger.get_instance(f'multitask_demo-{time.time()}',
-                          log_level='INFO' if args.verbose else 'WARNING')
-    missing = [p for p in args.images if not osp.isfile(p)]
-    if missing:
-        raise SystemExit(f'multitask_demo: image file(s) not found: {missing}')
+    prepare('multitask_demo', args)
     tasks = SharedBaseModels(args.device)
     names = task_names([c for c, _ in args.task])
     for name, (config, checkpoint) in zip(names, args.task):
