@@ -86,8 +86,8 @@ def tiny_backbone(backbone_type: str):
 
 def write_tiny_vit_checkpoint(path: str, seed: int = 0) -> str:
     """A tiny ViT 'pretrained' file (the ViT part of ``TINY_HST``) in timm's layout."""
+    from mmpeft.checkpoint.layouts.vit import rename_keys, timm_to_mmseg
     from mmpeft.models.backbones import HSTViT
-    from mmpeft.models.utils.vit_checkpoint import rename_keys, timm_to_mmseg
     torch.manual_seed(seed)
     model = HSTViT(**TINY_HST)
     model.init_weights()
@@ -102,8 +102,8 @@ def write_tiny_vit_checkpoint(path: str, seed: int = 0) -> str:
 def write_tiny_dinov2_checkpoint(path: str, seed: int = 0) -> str:
     """A ``TINY_DINOV2`` 'pretrained' file in DINOv2's hub layout (flat, ``blocks.N.ls1.gamma``,
     ``register_tokens``, ``mask_token``, ``norm``)."""
+    from mmpeft.checkpoint.layouts.vit import rename_keys
     from mmpeft.models.backbones import PEFTViT
-    from mmpeft.models.utils.vit_checkpoint import rename_keys
     torch.manual_seed(seed)
     model = PEFTViT(**TINY_DINOV2)
     model.init_weights()

@@ -37,6 +37,7 @@ from mmpeft.checkpoint import (
     ALLOW_ENV,
     META_KEY,
     BaseCheckpointMismatchError,
+    CheckpointMismatchError,
     complete_from_base,
     file_sha256,
     local_sha256,
@@ -45,7 +46,6 @@ from mmpeft.checkpoint import (
 )
 from mmpeft.checkpoint.base_weights import base_problem, raise_base_problems
 from mmpeft.checkpoint.base_weights import log as _log
-from mmpeft.models.utils import CheckpointMismatchError
 
 __all__ = [
     'ALLOW_ENV', 'META_KEY', 'BaseCheckpointMismatchError', 'file_sha256', 'unwrap_model',

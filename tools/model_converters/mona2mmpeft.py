@@ -31,8 +31,8 @@ import sys
 import torch
 
 import mmpeft  # noqa: F401  (safe checkpoint loading)
+from mmpeft.checkpoint import read_state_dict, to_mmpeft_checkpoint
 from mmpeft.models.peft import Site, peft_module_class
-from mmpeft.models.utils import read_state_dict, to_mmpeft_checkpoint
 
 METHODS = {'mona': 'Mona', 'adapter': 'Adapter', 'adaptformer': 'AdaptFormer', 'lora': 'LoRA',
            'lorand': 'LoRand'}

@@ -14,20 +14,19 @@ from typing import Dict, Optional, Sequence, Set
 import torch
 from mmengine.logging import MMLogger
 
-from mmpeft.checkpoint import complete_from_base, recorded_base
-from mmpeft.models.peft import PEFTModule, collect_aux_losses
-from mmpeft.models.utils import (
+from mmpeft.checkpoint import (
     CheckpointMismatchError,
     LoadReport,
-    count_parameters,
-    freeze_except,
+    complete_from_base,
     load_checked_state_dict,
-    match_trainable,
     pretrained_path,
     read_state_dict,
+    recorded_base,
     select_backbone_keys,
 )
-from mmpeft.models.utils.checkpoint import preview
+from mmpeft.checkpoint.loading import preview
+from mmpeft.models.peft import PEFTModule, collect_aux_losses
+from mmpeft.models.utils import count_parameters, freeze_except, match_trainable
 
 from .peft_block import fold_method
 
@@ -143,7 +142,7 @@ class PEFTBackboneMixin:
     def load_method_checkpoint(self, filename: str, map_location: str = 'cpu') -> LoadReport:
         """Load the method's tensors from a file that holds only them (and a classifier head),
         given as ``init_cfg=dict(type='Pretrained', checkpoint=PRETRAINED,
-        method_checkpoint=FILE)``: PETL-ViT's FacT files. Keys are renamed by
+        method_checkpoint=FILE)``: PETL-ViT's FacT and Convpass files. Keys are renamed by
         :meth:`method_checkpoint_state`; every parameter of the method must be in the file, the
         other keys are reported unused and never loaded."""
         state, _ = select_backbone_keys(read_state_dict(filename, map_location=map_location))

@@ -24,8 +24,9 @@ import torch.nn as nn
 import torch.utils.checkpoint as cp
 from mmseg.models.backbones.vit import VisionTransformer
 
+from mmpeft.checkpoint import LoadReport, load_vit_checkpoint
 from mmpeft.models.peft.hst import FeatureBridge, SideStage
-from mmpeft.models.utils import LoadReport, check_int, load_vit_checkpoint
+from mmpeft.models.utils import check_int
 from mmpeft.models.utils.attention import skip_attention_weights
 from mmpeft.registry import register_model
 
@@ -75,7 +76,7 @@ class HSTViT(PEFTBackboneMixin, VisionTransformer):
         with_cp: recompute each ViT block in backward (non-reentrant checkpointing).
         pretrained / init_cfg: a timm or mmseg ViT checkpoint, or a whole official HST model
             (side network included; see
-            :func:`mmpeft.models.utils.vit_checkpoint.load_vit_checkpoint`).
+            :func:`mmpeft.checkpoint.layouts.vit.load_vit_checkpoint`).
     """
     #: parameters added to the ViT (all trainable; in official HST files, not in ViT ones)
     NEW_PREFIXES = ('meta_tokens', 'side_stages.', 'bridges.')

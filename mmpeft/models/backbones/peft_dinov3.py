@@ -40,8 +40,9 @@ from mmengine.logging import MMLogger
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 
-from mmpeft.models.utils import CheckpointMismatchError, check_int
-from mmpeft.models.utils.foundation_checkpoint import DINOV3_LAYOUTS
+from mmpeft.checkpoint import CheckpointMismatchError
+from mmpeft.checkpoint.layouts.foundation import DINOV3_LAYOUTS
+from mmpeft.models.utils import check_int
 from mmpeft.registry import register_model
 
 from .peft_vit import FoundationViTMixin, ViTBlockMixin, keep_k_bias_zero

@@ -26,8 +26,9 @@ from typing import Optional, Sequence, Tuple
 import torch
 from mmengine.logging import MMLogger
 
-from mmpeft.models.utils import CheckpointMismatchError, check_int, convert_module
-from mmpeft.models.utils.foundation_checkpoint import EVA02_LAYOUTS
+from mmpeft.checkpoint import CheckpointMismatchError
+from mmpeft.checkpoint.layouts.foundation import EVA02_LAYOUTS
+from mmpeft.models.utils import check_int, convert_module
 from mmpeft.registry import register_model
 
 from .peft_vit import ClassTokenViTMixin, ViTBlockMixin, keep_k_bias_zero, mmpretrain_vit_modules

@@ -14,8 +14,9 @@ import torch.nn as nn
 import torch.utils.checkpoint as cp
 from mmdet.models.backbones.resnet import Bottleneck, ResNet
 
+from mmpeft.checkpoint import LoadReport, load_resnet_checkpoint, pretrained_path
 from mmpeft.models.peft import ConvSite
-from mmpeft.models.utils import LoadReport, convert_module, load_resnet_checkpoint, pretrained_path
+from mmpeft.models.utils import convert_module
 from mmpeft.registry import register_model
 
 from .base import PEFTBackboneMixin
@@ -118,7 +119,7 @@ class PEFTResNet(PEFTBackboneMixin, ResNet):
     def load_pretrained(self, checkpoint: str, map_location: str = 'cpu',
                         allow_missing: bool = False) -> LoadReport:
         """Load a torchvision, mmdet or Conv-Adapter ResNet file (see
-        :mod:`mmpeft.models.utils.resnet_checkpoint`)."""
+        :mod:`mmpeft.checkpoint.layouts.resnet`)."""
         report = load_resnet_checkpoint(self, checkpoint, map_location=map_location,
                                         pretrained=lambda n: not self.is_method_param(n),
                                         allow_missing=allow_missing)

@@ -13,8 +13,9 @@ import torch
 import torch.nn as nn
 from mmdet.models.backbones.swin import SwinBlock, SwinBlockSequence, SwinTransformer
 
+from mmpeft.checkpoint import LoadReport, load_swin_checkpoint
 from mmpeft.models.peft import Site, peft_module_class
-from mmpeft.models.utils import LoadReport, convert_module, load_swin_checkpoint
+from mmpeft.models.utils import convert_module
 from mmpeft.registry import register_model
 
 from .base import PEFTBackboneMixin

@@ -35,18 +35,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.logging import MMLogger
 
+from mmpeft.checkpoint import CheckpointMismatchError, LoadReport, load_foundation_checkpoint
+from mmpeft.checkpoint.layouts.foundation import VIT_LAYOUTS
+from mmpeft.checkpoint.layouts.vit import rename_keys
+from mmpeft.checkpoint.layouts.zoo import VIT_METHOD_RULES
 from mmpeft.compat import import_mmpretrain
 from mmpeft.models.peft import PEFTModule
-from mmpeft.models.utils import (
-    CheckpointMismatchError,
-    LoadReport,
-    check_int,
-    convert_module,
-    load_foundation_checkpoint,
-)
-from mmpeft.models.utils.foundation_checkpoint import VIT_LAYOUTS
-from mmpeft.models.utils.vit_checkpoint import rename_keys
-from mmpeft.models.utils.zoo_checkpoint import FACT_VIT_RULES, SSF_VIT_RULES
+from mmpeft.models.utils import check_int, convert_module
 from mmpeft.registry import register_model
 
 from .base import PEFTBackboneMixin
@@ -306,7 +301,7 @@ class FoundationViTMixin(PEFTBackboneMixin):
     def load_pretrained(self, checkpoint: str, map_location: str = 'cpu',
                         allow_missing: bool = False) -> LoadReport:
         """Load a file of one of :attr:`checkpoint_layouts` (auto-detected, see
-        :mod:`mmpeft.models.utils.foundation_checkpoint`)."""
+        :mod:`mmpeft.checkpoint.layouts.foundation`)."""
         report = load_foundation_checkpoint(
             self, checkpoint, adapt=lambda state, _, logger: self.fit_checkpoint(state, logger),
             unused=self.unused_checkpoint_key, layouts=self.checkpoint_layouts,
@@ -320,8 +315,9 @@ class FoundationViTMixin(PEFTBackboneMixin):
         return False
 
     def method_checkpoint_state(self, state: dict) -> dict:
-        """A method-only file in timm's names (PETL-ViT's FacT, SSF) -> this backbone's."""
-        return rename_keys(state, SSF_VIT_RULES + FACT_VIT_RULES)
+        """A method-only file in timm's names (PETL-ViT's FacT and Convpass, SSF) -> this
+        backbone's."""
+        return rename_keys(state, VIT_METHOD_RULES)
 
     def fit_checkpoint(self, state: dict, logger: MMLogger) -> None:
         """Resize the file's position table to this model's grid with the family's interpolation

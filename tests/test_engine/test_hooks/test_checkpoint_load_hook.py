@@ -9,10 +9,10 @@ import torch
 from mmengine.runner import Runner
 
 import mmpeft  # noqa: F401
+from mmpeft.checkpoint import CheckpointMismatchError
 from mmpeft.engine.checkpoint import check_checkpoint_fits
 from mmpeft.engine.hooks import CheckpointLoadHook
 from mmpeft.models.backbones import MonaSwinTransformer
-from mmpeft.models.utils import CheckpointMismatchError
 
 from tiny_runner import SWIN, TinyData, TinyDetector
 

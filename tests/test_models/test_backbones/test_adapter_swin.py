@@ -13,6 +13,7 @@ from peft_swin_cases import (
 )
 
 import mmpeft  # noqa: F401
+from mmpeft.checkpoint import CheckpointMismatchError
 from mmpeft.models.backbones import (
     AdapterSwinTransformer,
     AdaptFormerSwinTransformer,
@@ -20,7 +21,7 @@ from mmpeft.models.backbones import (
     PlainSwinTransformer,
 )
 from mmpeft.models.peft import Adapter, AdaptFormer
-from mmpeft.models.utils import CheckpointMismatchError, count_parameters
+from mmpeft.models.utils import count_parameters
 
 from _swin_reference import TINY, randomize_
 

@@ -8,9 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from mmpeft.checkpoint import CheckpointMismatchError
 from mmpeft.models.backbones import HSTViT
 from mmpeft.models.backbones.hst_vit import SIDE_ARCHS
-from mmpeft.models.utils import CheckpointMismatchError, count_parameters
+from mmpeft.models.utils import count_parameters
 
 from e2e_utils import TINY_HST
 

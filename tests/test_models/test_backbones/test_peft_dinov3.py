@@ -14,9 +14,10 @@ import torch
 import torch.nn.functional as F
 from test_peft_vit import mona_inputs, ref_mlp, ref_mona, sub
 
+from mmpeft.checkpoint import CheckpointMismatchError
 from mmpeft.models.backbones import PEFTDINOv3, PEFTViT
 from mmpeft.models.backbones.peft_dinov3 import DINOv3RotaryEmbedding
-from mmpeft.models.utils import CheckpointMismatchError, count_parameters
+from mmpeft.models.utils import count_parameters
 
 from e2e_utils import TINY_DINOV2, dinov3_official_state, write_tiny_dinov2_checkpoint
 

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 import mmpeft  # noqa: F401
+from mmpeft.checkpoint import CheckpointMismatchError
 from mmpeft.models.backbones import MonaSwinTransformer, PlainSwinTransformer
-from mmpeft.models.utils import CheckpointMismatchError
 
 TINY = dict(embed_dims=16, depths=(1, 1, 2, 1), num_heads=(1, 1, 2, 2), window_size=7,
             drop_path_rate=0.)

@@ -1,7 +1,8 @@
 """SSF, FacT and KAdaptation in the foundation-ViT family (PEFTViT): trainable counts at ViT-B,
 SSF's timm ViT checkpoints (``{'state_dict', ..., 'args': argparse.Namespace}``) loading through
 ``init_cfg`` and computing SSF's ViT formula (an independent forward, written here), merging and
-folding, and the safe loader still refusing other pickled objects."""
+folding, the safe loader still refusing other pickled objects; PETL-ViT's FacT and Convpass files
+(method tensors only) loading beside the ViT's own file, Convpass computing its formula."""
 import argparse
 
 import pytest
@@ -54,14 +55,39 @@ def ssf_timm_state(seed: int = 0) -> dict:
     return sd
 
 
-def ssf_vit_reference(sd: dict, x: torch.Tensor) -> torch.Tensor:
-    """SSF's timm ViT forward (eval), from the SSF paper's placements; the patch map after the
-    last block."""
-    ssf = lambda t, p: t * sd[p.replace('*', 'scale')] + sd[p.replace('*', 'shift')]  # noqa
+def qgelu(t: torch.Tensor) -> torch.Tensor:
+    return t * torch.sigmoid(1.702 * t)
+
+
+def convpass_reference(sd: dict, name: str, t: torch.Tensor, side: int) -> torch.Tensor:
+    """PETL-ViT's ViT ``Convpass`` (eval) on the tensors ``sd[name + '.adapter_*']``: the class
+    token through the 3x3 convolution as a 1x1 map, the patches as a ``side x side`` map."""
+    w = lambda k: sd[f'{name}.adapter_{k}']  # noqa: E731
+    z = qgelu(F.linear(t, w('down.weight'), w('down.bias')))
+    conv = lambda m: F.conv2d(m.permute(0, 3, 1, 2), w('conv.weight'), w('conv.bias'),  # noqa
+                              padding=1).flatten(2).transpose(1, 2)
+    b, d = len(t), z.shape[-1]
+    z = torch.cat([conv(z[:, :1].reshape(b, 1, 1, d)),
+                   conv(z[:, 1:].reshape(b, side, side, d))], dim=1)
+    return F.linear(qgelu(z), w('up.weight'), w('up.bias'))
+
+
+def timm_vit_reference(sd: dict, x: torch.Tensor) -> torch.Tensor:
+    """A timm ViT forward (eval) on the file's tensors, with SSF's placements where ``sd`` has
+    SSF tensors and PETL-ViT's Convpass bypasses (``x + attn(n1) + m1(n1)``, ``x + mlp(n2) +
+    m2(n2)``, scale 1) where it has adapters; the patch map after the last block."""
+    def ssf(t, p):
+        scale = p.replace('*', 'scale')
+        return t * sd[scale] + sd[p.replace('*', 'shift')] if scale in sd else t
     ln = lambda t, p: F.layer_norm(t, (C, ), sd[p + '.weight'], sd[p + '.bias'], 1e-6)  # noqa
     lin = lambda t, p: F.linear(t, sd[p + '.weight'], sd[p + '.bias'])  # noqa
     p = F.conv2d(x, sd['patch_embed.proj.weight'], sd['patch_embed.proj.bias'], stride=16)
     h, w = p.shape[-2:]
+
+    def bypass(b, site, n):
+        name = f'{b}adapter_{site}'
+        return convpass_reference(sd, name, n, h) if name + '.adapter_up.weight' in sd else 0
+
     t = ssf(p.flatten(2).transpose(1, 2), 'patch_embed.ssf_*_1')  # patch tokens only
     t = torch.cat([sd['cls_token'].expand(len(x), -1, -1), t], dim=1) + sd['pos_embed']
     for i in range(LAYERS):
@@ -71,10 +97,11 @@ def ssf_vit_reference(sd: dict, x: torch.Tensor) -> torch.Tensor:
         q, k, v = qkv.reshape(len(x), -1, 3, HEADS, C // HEADS).permute(2, 0, 3, 1, 4)
         att = ((q @ k.transpose(-2, -1)) * (C // HEADS)**-0.5).softmax(-1)
         o = (att @ v).transpose(1, 2).reshape(len(x), -1, C)
-        t = t + ssf(lin(o, b + 'attn.proj'), b + 'attn.ssf_*_2')
-        f = ssf(ln(t, b + 'norm2'), b + 'ssf_*_2')
+        t = t + ssf(lin(o, b + 'attn.proj'), b + 'attn.ssf_*_2') + bypass(b, 'attn', a)
+        n = ln(t, b + 'norm2')
+        f = ssf(n, b + 'ssf_*_2')
         f = F.gelu(ssf(lin(f, b + 'mlp.fc1'), b + 'mlp.ssf_*_1'))
-        t = t + ssf(lin(f, b + 'mlp.fc2'), b + 'mlp.ssf_*_2')
+        t = t + ssf(lin(f, b + 'mlp.fc2'), b + 'mlp.ssf_*_2') + bypass(b, 'mlp', n)
     return t[:, 1:].reshape(len(x), h, w, C).permute(0, 3, 1, 2)
 
 
@@ -102,7 +129,7 @@ def test_ssf_timm_vit_file_loads_and_computes_the_reference(tmp_path):
     x = torch.randn(2, 3, 224, 224)
     with torch.no_grad():
         out = model(x)[0]
-    torch.testing.assert_close(out, ssf_vit_reference(sd, x), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(out, timm_vit_reference(sd, x), atol=1e-4, rtol=1e-4)
     # folded into the frozen layers (25 SSFs) and removed: the same features (float64: exact up
     # to rounding; the float32 features are ~1e2 in size here)
     model.double()
@@ -191,4 +218,46 @@ def test_petl_fact_file_loads_beside_the_vit_file(mode, tmp_path):
     torch.save(fact, tmp_path / 'fact.pt')
     model = PEFTViT(**TINY_PEFT_VIT, method=dict(type='FacT', mode=mode), init_cfg=cfg)
     with pytest.raises(ValueError, match='FacTu'):
+        model.init_weights()
+
+
+def convpass_petl_state(dim: int = 8, seed: int = 2) -> dict:
+    """What PETL-ViT's Convpass ``save`` writes: the adapters and the head, nothing else."""
+    g = torch.Generator().manual_seed(seed)
+    t = lambda *s: torch.randn(*s, generator=g) * 0.2  # noqa: E731
+    sd = {'head.weight': t(10, C), 'head.bias': t(10)}
+    for i in range(LAYERS):
+        for site in ('attn', 'mlp'):
+            n = f'blocks.{i}.adapter_{site}.adapter_'
+            sd.update({n + 'down.weight': t(dim, C), n + 'down.bias': t(dim),
+                       n + 'conv.weight': t(dim, dim, 3, 3), n + 'conv.bias': t(dim),
+                       n + 'up.weight': t(C, dim), n + 'up.bias': t(C)})
+    return sd
+
+
+def test_petl_convpass_file_loads_beside_the_vit_file_and_computes_the_reference(tmp_path):
+    base = {k: v for k, v in ssf_timm_state().items() if 'ssf_' not in k}
+    torch.save({'model': base}, tmp_path / 'vit.pth')
+    convpass = convpass_petl_state()
+    torch.save(convpass, tmp_path / 'convpass.pt')
+    cfg = dict(type='Pretrained', checkpoint=str(tmp_path / 'vit.pth'),
+               method_checkpoint=str(tmp_path / 'convpass.pt'))
+    model = PEFTViT(**TINY_PEFT_VIT, method=dict(type='Convpass'), init_cfg=cfg)
+    model.init_weights()
+    torch.testing.assert_close(model.layers[2].adapter_mlp.adapter_conv.weight,
+                               convpass['blocks.2.adapter_mlp.adapter_conv.weight'])
+    assert sorted(model.method_report.unexpected) == ['head.bias', 'head.weight']
+    model.eval()
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        out = model(x)[0]
+        plain = timm_vit_reference(base, x)
+    expected = timm_vit_reference({**base, **convpass}, x)
+    assert (expected - plain).abs().max() > 1e-2  # the bypasses change the features
+    torch.testing.assert_close(out, expected, atol=1e-4, rtol=1e-4)
+    # a file without one of the adapters is refused
+    del convpass['blocks.1.adapter_attn.adapter_up.bias']
+    torch.save(convpass, tmp_path / 'convpass.pt')
+    model = PEFTViT(**TINY_PEFT_VIT, method=dict(type='Convpass'), init_cfg=cfg)
+    with pytest.raises(ValueError, match='adapter_up'):
         model.init_weights()

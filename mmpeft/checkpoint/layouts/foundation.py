@@ -40,7 +40,7 @@ A backbone names the layouts it loads (:data:`VIT_LAYOUTS`, :data:`EVA02_LAYOUTS
 
 The backbone adapts the position table (grid size, class-token row) and names what else it does
 not use; :func:`load_foundation_checkpoint` then applies the checks of
-:func:`~mmpeft.models.utils.checkpoint.load_checked_state_dict`.
+:func:`~mmpeft.checkpoint.loading.load_checked_state_dict`.
 """
 import re
 from collections import OrderedDict, defaultdict
@@ -51,7 +51,7 @@ import torch
 
 from mmpeft.compat import CorruptCheckpointError
 
-from .checkpoint import (
+from ..loading import (
     CheckpointFormat,
     CheckpointMismatchError,
     LoadReport,
@@ -59,8 +59,8 @@ from .checkpoint import (
     load_backbone_checkpoint,
     strip_prefix,
 )
-from .vit_checkpoint import compile_rules, rename_keys
-from .zoo_checkpoint import FACT_VIT_RULES, SSF_VIT_RULES
+from .vit import compile_rules, rename_keys
+from .zoo import VIT_METHOD_RULES
 
 CLIP_CONVERTER = 'tools/model_converters/clip2mmpeft.py'
 
@@ -240,7 +240,7 @@ def foundation_to_mmpretrain(state: StateDict) -> Tuple[StateDict, str]:
     elif layout in ('sam', 'dinov2', 'timm'):
         encoder = strip_prefix(state, 'image_encoder.')  # SAM: the rest is unused
         rest = [(k, v) for k, v in state.items() if not k.startswith('image_encoder.')]
-        state = rename_keys(encoder or state, SSF_VIT_RULES + FACT_VIT_RULES + _BLOCK_RULES)
+        state = rename_keys(encoder or state, VIT_METHOD_RULES + _BLOCK_RULES)
         if encoder:
             state.update(rest)
     return state, layout
@@ -278,7 +278,7 @@ def load_foundation_checkpoint(model: torch.nn.Module, filename: str, *,
         unused: further keys this backbone does not use (dropped, logged), beside
             :data:`UNUSED`.
         layouts: the layouts the backbone loads (None: any).
-        **kwargs: as :func:`~mmpeft.models.utils.checkpoint.load_backbone_checkpoint`.
+        **kwargs: as :func:`~mmpeft.checkpoint.loading.load_backbone_checkpoint`.
 
     Raises:
         CheckpointMismatchError: also for a file of a layout outside ``layouts``, and for a

@@ -16,7 +16,7 @@ from typing import Tuple
 
 import torch.nn as nn
 
-from .checkpoint import CheckpointFormat, LoadReport, StateDict, load_backbone_checkpoint
+from ..loading import CheckpointFormat, LoadReport, StateDict, load_backbone_checkpoint
 
 _UNUSED = ('fc.', 'head.', 'norm.')
 
@@ -40,5 +40,5 @@ RESNET_FORMAT = CheckpointFormat(family='ResNet', convert=resnet_layout,
 
 def load_resnet_checkpoint(model: nn.Module, filename: str, **kwargs) -> LoadReport:
     """Load a ResNet file into an mmdet-style ResNet backbone, with checks (keyword arguments as
-    :func:`~mmpeft.models.utils.checkpoint.load_backbone_checkpoint`)."""
+    :func:`~mmpeft.checkpoint.loading.load_backbone_checkpoint`)."""
     return load_backbone_checkpoint(model, filename, RESNET_FORMAT, **kwargs)

@@ -9,9 +9,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from mmpeft.checkpoint import CheckpointMismatchError, detect_foundation_layout
+from mmpeft.checkpoint.layouts.vit import rename_keys
 from mmpeft.models.backbones import PEFTSAMViT, PEFTViT
-from mmpeft.models.utils import CheckpointMismatchError, detect_foundation_layout
-from mmpeft.models.utils.vit_checkpoint import rename_keys
 
 from e2e_utils import _MMPRETRAIN_TO_DINOV2, REPO, random_weights, write_tiny_swin_checkpoint
 

@@ -14,9 +14,9 @@ from mmengine.logging import MMLogger
 from mmengine.runner.checkpoint import load_checkpoint
 
 import mmpeft  # noqa: F401
+from mmpeft.checkpoint import CheckpointMismatchError, detect_swin_layout
 from mmpeft.compat import UnsafeCheckpointError
 from mmpeft.models.backbones import MonaSwinTransformer
-from mmpeft.models.utils import CheckpointMismatchError, detect_swin_layout
 
 from _swin_reference import (
     TINY,

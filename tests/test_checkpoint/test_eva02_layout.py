@@ -5,9 +5,9 @@ files of the other families, and EVA-02 files into them, are refused by name."""
 import pytest
 import torch
 
+from mmpeft.checkpoint import CheckpointMismatchError, detect_foundation_layout
+from mmpeft.checkpoint.layouts.vit import rename_keys
 from mmpeft.models.backbones import PEFTEVA02, PEFTSAMViT, PEFTViT
-from mmpeft.models.utils import CheckpointMismatchError, detect_foundation_layout
-from mmpeft.models.utils.vit_checkpoint import rename_keys
 
 from e2e_utils import _MMPRETRAIN_TO_DINOV2, eva02_official_state, random_weights
 

@@ -32,7 +32,7 @@ import torch
 import torch.nn as nn
 from mmengine.logging import MMLogger
 
-from .checkpoint import (
+from ..loading import (
     CheckpointFormat,
     CheckpointMismatchError,
     LoadReport,
@@ -296,7 +296,7 @@ def load_vit_checkpoint(model: nn.Module, filename: str, **kwargs) -> LoadReport
     """Load a timm, mmseg or official HST checkpoint into an mmseg-``VisionTransformer``-based
     backbone.
 
-    Keyword arguments as :func:`~mmpeft.models.utils.checkpoint.load_backbone_checkpoint`.
+    Keyword arguments as :func:`~mmpeft.checkpoint.loading.load_backbone_checkpoint`.
 
     Raises:
         CheckpointMismatchError: also for Google ``.npz`` files (convert them first) and for a

@@ -3,7 +3,7 @@
 :func:`load_backbone_checkpoint` is the whole procedure: read a file safely
 (:func:`read_state_dict`), keep the backbone's keys (:func:`select_backbone_keys`), bring them into
 the model's own layout with the family's :class:`CheckpointFormat` (Swin:
-:mod:`.swin_checkpoint`, ViT: :mod:`.vit_checkpoint`) and load them with
+:mod:`.layouts.swin`, ViT: :mod:`.layouts.vit`) and load them with
 :func:`load_checked_state_dict`, which refuses to continue when the file does not fit:
 
 * a matched key with another shape is an error;
@@ -23,8 +23,9 @@ import torch
 import torch.nn as nn
 from mmengine.logging import MMLogger
 
-from mmpeft.checkpoint import pretrained_path  # noqa: F401  (re-exported)
 from mmpeft.compat import load_checkpoint_file
+
+from .base_weights import pretrained_path  # noqa: F401  (re-exported)
 
 StateDict = Dict[str, torch.Tensor]
 _WRAPPERS = ('state_dict', 'model', 'module')

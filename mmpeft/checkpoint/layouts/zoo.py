@@ -9,6 +9,9 @@
   (``FacTu.weight``, ``FacTv.weight``, TK ``FacTc``/``FacTp``, TT
   ``blocks.i.attn.{q,k,v,proj}_FacTs``, ``blocks.i.mlp.fc{1,2}_FacTs``); the frozen ViT comes
   from its own file.
+* ``JieShibo/PETL-ViT`` Convpass (timm ViT-B/16): files of the adapters and the head only
+  (``blocks.i.adapter_{attn,mlp}.adapter_{down,conv,up}.{weight,bias}``); mmpeft keeps the
+  same module names under ``layers.i``.
 * ``DongshuoYin/CoLin`` KAdaptation (mmdet 2.x Swin layout, ``backbone.``-prefixed detector
   files): ``stages.i.blocks.j.attn.w_msa.{q,v}_proj_{l,r}_kadaption`` and ``….w_msa.b`` (here in
   the ``qkv`` module they act on), root ``phm_rule{q,v}_{l,r}`` (here ``peft_shared.0``).
@@ -20,8 +23,8 @@ import re
 from collections import OrderedDict
 from typing import Tuple
 
-from .checkpoint import StateDict
-from .vit_checkpoint import compile_rules, rename_keys
+from ..loading import StateDict
+from .vit import compile_rules, rename_keys
 
 _SSF = r'ssf_(scale|shift)'
 #: SSF's timm Swin keys -> mmdet Swin (mmpeft) names
@@ -55,6 +58,12 @@ FACT_VIT_RULES = compile_rules(
     (r'^blocks\.(\d+)\.mlp\.fc1_FacTs\.', r'layers.\1.ffn.layers.0.0.fc1_FacTs.'),
     (r'^blocks\.(\d+)\.mlp\.fc2_FacTs\.', r'layers.\1.ffn.layers.1.fc2_FacTs.'),
 )
+#: PETL-ViT's Convpass keys (timm ViT) -> mmpretrain ViT (mmpeft) names
+CONVPASS_VIT_RULES = compile_rules(
+    (r'^blocks\.(\d+)\.(adapter_(?:attn|mlp)\.adapter_(?:down|conv|up)\.(?:weight|bias))$',
+     r'layers.\1.\2'), )
+#: every method table of the timm ViT layout (SSF, FacT, Convpass)
+VIT_METHOD_RULES = SSF_VIT_RULES + FACT_VIT_RULES + CONVPASS_VIT_RULES
 #: the CoLin repository's KAdaptation keys (mmdet layout) -> mmpeft's
 KADAPTATION_RULES = compile_rules(
     (r'^(stages\.\d+\.blocks\.\d+\.attn\.w_msa\.)([qv]_proj_[lr]_kadaption|b)$', r'\1qkv.\2'),

@@ -13,7 +13,7 @@ optional ``backbone.`` or ``module.`` prefix):
 * ``mmdet``: mmdet/mmseg Swin layout (``stages.i.blocks.j.attn.w_msa``, ``ffn.layers``,
   ``patch_embed.projection``), taken as is.
 * ``ssf-timm``: the Microsoft layout plus SSF's scales and shifts (``dongzelian/SSF``'s timm Swin,
-  see :mod:`.zoo_checkpoint`).
+  see :mod:`.zoo`).
 * ``colin-kadaptation``: the mmdet layout plus the CoLin repository's KAdaptation (mmdet 2.x
   detector files).
 * ``mmpeft``: the mmdet layout plus PEFT modules (``mona1``, ``adapter1``, ``adapter``,
@@ -37,7 +37,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.logging import MMLogger
 
-from .checkpoint import (
+from ..loading import (
     CheckpointFormat,
     CheckpointMismatchError,
     LoadReport,
@@ -45,8 +45,8 @@ from .checkpoint import (
     load_backbone_checkpoint,
     select_backbone_keys,
 )
-from .vit_checkpoint import rename_keys
-from .zoo_checkpoint import SSF_SWIN_RULES, has_kadaptation, kadaptation_to_mmpeft, split_ssf
+from .vit import rename_keys
+from .zoo import SSF_SWIN_RULES, has_kadaptation, kadaptation_to_mmpeft, split_ssf
 
 OFFICIAL_ADAPTER_NAMES = {'my_module_1': 'mona1', 'my_module_2': 'mona2'}
 _OUT_NORM = re.compile(r'^norm\d+\.')
@@ -177,7 +177,7 @@ def load_swin_checkpoint(model: nn.Module, filename: str,
     """Load any supported Swin checkpoint into an mmdet-style Swin backbone, with checks.
 
     ``official_names``: see :func:`microsoft_to_mmdet`; other keyword arguments as
-    :func:`~mmpeft.models.utils.checkpoint.load_backbone_checkpoint`.
+    :func:`~mmpeft.checkpoint.loading.load_backbone_checkpoint`.
     """
     fmt = replace(SWIN_FORMAT, convert=partial(swin_to_model_layout,
                                                official_names=official_names))
