@@ -191,13 +191,38 @@ def _scale_sizes(obj: Any, factor: float) -> Any:
     return obj
 
 
+_HEAD_WIDTHS = {'in_channels': (256, 64), 'out_channels': (256, 64), 'feat_channels': (256, 64),
+                'conv_out_channels': (256, 64), 'fc_out_channels': (1024, 128)}
+
+
+def _thin_heads(obj: Any) -> Any:
+    """The neck's output and the heads at a quarter of mmdet's widths (256 -> 64 channels, 1024 ->
+    128 FC units), everywhere below ``obj`` (a model config without its backbone and the neck's
+    inputs): consistent, since every one of these widths follows the neck's 256."""
+    if isinstance(obj, dict):
+        out = type(obj)()
+        for k, v in obj.items():
+            old_new = _HEAD_WIDTHS.get(k)
+            if old_new and v == old_new[0]:
+                v = old_new[1]
+            elif old_new and isinstance(v, (list, tuple)) and v and all(x == old_new[0] for x in v):
+                v = type(v)(old_new[1] for _ in v)
+            else:
+                v = _thin_heads(v)
+            out[k] = v
+        return out
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_thin_heads(v) for v in obj)
+    return obj
+
+
 def shrink_config(config: str, data_root: str, checkpoint: str, out_file: str,
                   schedule: Dict[str, Any], size_factor: float = 1.0,
                   extra: Optional[Dict[str, Any]] = None) -> str:
     """Load a real config, override model size, data and schedule, and dump it.
 
-    Only these change: the backbone becomes a tiny Swin or ViT (:func:`tiny_backbone`; heads and
-    necks follow its widths), every
+    Only these change: the backbone becomes a tiny Swin or ViT (:func:`tiny_backbone`; the neck
+    takes its widths, and the neck's output and the heads are thinned by :func:`_thin_heads`), every
     path under the config's ``data_root`` moves to ``data_root``, image sizes in the pipelines are
     scaled by ``size_factor`` to the ~256 px synthetic images (the paper's 800-1333 px would only
     upsample them and cost minutes per step on a 2-core CPU), the schedule is cut to a few
@@ -217,7 +242,9 @@ def shrink_config(config: str, data_root: str, checkpoint: str, out_file: str,
     if cfg.model.type == 'ImageClassifier':  # mmpretrain: pooling neck, head on the last map
         cfg.model.head.in_channels = dims[-1]
     elif 'neck' in cfg.model:
-        cfg.model.neck.in_channels = dims
+        model = _thin_heads({k: v for k, v in cfg.model.to_dict().items() if k != 'backbone'})
+        model['neck']['in_channels'] = dims
+        cfg.model.update(model)
     if 'decode_head' in cfg.model:
         if 'neck' not in cfg.model:  # after a neck, the heads take the neck's widths
             cfg.model.decode_head.in_channels = dims
