@@ -122,7 +122,7 @@ def test_config_builds_model_and_datasets(path, synthetic_roots):
         with torch.device(device):
             model = MODELS.build(cfg.model)
         # an mmpeft backbone, or upstream ResNet-50 in the controls that reproduce an upstream run
-        upstream = type(model.backbone).__name__ == 'ResNet' and '_r50_' in path
+        upstream = type(model.backbone).__name__ == 'ResNet' and re.search(r'_r50[-_]', path)
         assert upstream or isinstance(model.backbone, PEFTBackboneMixin), type(model.backbone)
         n_backbone = sum(p.numel() for p in model.backbone.parameters())
         if '/demo/' not in path:
