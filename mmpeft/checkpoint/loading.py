@@ -25,8 +25,6 @@ from mmengine.logging import MMLogger
 
 from mmpeft.compat import load_checkpoint_file
 
-from .base_weights import pretrained_path  # noqa: F401  (re-exported)
-
 StateDict = Dict[str, torch.Tensor]
 _WRAPPERS = ('state_dict', 'model', 'module')
 
