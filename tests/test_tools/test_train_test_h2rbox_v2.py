@@ -32,10 +32,7 @@ EXTRA = {
     # a short schedule: AdamW 1e-3 after 10 warm-up iterations (the recipe: 5e-5, 500)
     'optim_wrapper.optimizer.lr': 1e-3,
     'param_scheduler': [dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=10)],
-    # a narrower neck and head for the CPU
-    'model.neck.out_channels': 64,
-    'model.bbox_head.in_channels': 64,
-    'model.bbox_head.feat_channels': 64,
+    # fewer head convolutions for the CPU (shrink_config already thins the neck and head widths)
     'model.bbox_head.stacked_convs': 2,
     'model.bbox_head.norm_cfg': dict(type='GN', num_groups=8, requires_grad=True),
     # mmrotate's DOTADataset takes the image size from here, not from the files
