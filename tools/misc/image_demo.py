@@ -23,6 +23,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('config', help='the model config')
     parser.add_argument('checkpoint', help='checkpoint file (trainable-only or full)')
+    add_drawing_args(parser)
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, e.g. model.test_cfg.rcnn.score_thr=0.1')
+    return parser.parse_args(argv)
+
+
+def add_drawing_args(parser: argparse.ArgumentParser) -> None:
+    """The images and drawing options this tool shares with ``multitask_demo.py``."""
     parser.add_argument('images', nargs='+', help='image files')
     parser.add_argument('--out-dir', required=True, help='where the drawn images are written')
     parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
@@ -30,9 +38,6 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='boxes with a lower score are not drawn (detection)')
     parser.add_argument('--verbose', action='store_true',
                         help="log mmengine's INFO messages (every weight's initialisation)")
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, e.g. model.test_cfg.rcnn.score_thr=0.1')
-    return parser.parse_args(argv)
 
 
 def out_files(images: List[str], out_dir: str) -> List[str]:

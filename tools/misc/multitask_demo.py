@@ -17,20 +17,14 @@ from typing import List
 from mmpeft.apis import SharedBaseModels, build_visualizer, draw_prediction
 from mmpeft.apis.multitask import default_task_name
 
-from image_demo import out_files, prepare
+from image_demo import add_drawing_args, out_files, prepare
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('images', nargs='+', help='image files')
     parser.add_argument('--task', nargs=2, action='append', required=True,
                         metavar=('CONFIG', 'CHECKPOINT'), help='a task: config and checkpoint')
-    parser.add_argument('--out-dir', required=True, help='where the drawn images are written')
-    parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
-    parser.add_argument('--score-thr', type=float, default=0.3,
-                        help='boxes with a lower score are not drawn (detection)')
-    parser.add_argument('--verbose', action='store_true',
-                        help="log mmengine's INFO messages (every weight's initialisation)")
+    add_drawing_args(parser)
     return parser.parse_args(argv)
 
 
